@@ -1,0 +1,358 @@
+import { Store, prefixEnd, decodeJson } from '../storage/store.js';
+import { D, str } from '../src/domain/decimal.js';
+import { systemClock, isoAt, type Clock } from '../src/domain/clock.js';
+import { NotFoundError, parseOrThrow, ValidationError } from '../src/domain/errors.js';
+import { newId, randomIdSource, type IdKind, type IdSource } from '../src/domain/ids.js';
+import { OrderEventInputSchema, RegisterOrderSchema, type OrderEventInput, type RegisterOrderRequest } from '../src/domain/requests.js';
+import type {
+  ExecutionGroup,
+  Fill,
+  GroupStatus,
+  Order,
+  OrderStatus,
+  PlanStatus,
+  Position,
+  TradePlan,
+} from '../src/domain/schemas.js';
+import type { OrderEvent } from '../machines/order.js';
+import type { GroupEvent } from '../machines/execution-group.js';
+import { ActorHost, type Anomaly, type CommittedEffect, type SendOutcome, type TransitionRecord } from './host.js';
+import { decodeActorRecord, decodeFill, type ActorKind, type ActorRecord } from './records.js';
+
+/** Deeply readonly: what planners get from the ledger. */
+export type ReadonlyDeep<T> = T extends (infer U)[]
+  ? readonly ReadonlyDeep<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: ReadonlyDeep<T[K]> }
+    : T;
+
+export interface PlanPosition extends Position {
+  readonly planId: string;
+  readonly symbol: string;
+  readonly status: PlanStatus;
+  /** Realized P&L net of fees. */
+  readonly realizedPnlNet: string;
+}
+
+export interface RegisteredOrder {
+  readonly planId: string;
+  readonly groupId: string;
+  readonly orderId: string;
+  readonly clientOrderId: string;
+  readonly createdPlan: boolean;
+  readonly createdGroup: boolean;
+}
+
+/** Read-only views of the ledger; all a planner may use. */
+export interface LedgerView {
+  plan(planId: string): Promise<ReadonlyDeep<TradePlan> | undefined>;
+  group(groupId: string): Promise<ReadonlyDeep<ExecutionGroup> | undefined>;
+  order(orderId: string): Promise<ReadonlyDeep<Order> | undefined>;
+  plansByStatus(status: PlanStatus): Promise<ReadonlyDeep<TradePlan>[]>;
+  groupsOfPlan(planId: string): Promise<ReadonlyDeep<ExecutionGroup>[]>;
+  ordersOfGroup(groupId: string): Promise<ReadonlyDeep<Order>[]>;
+  fillsOfOrder(orderId: string): Promise<ReadonlyDeep<Fill>[]>;
+  history(actorId: string): Promise<readonly TransitionRecord[]>;
+  position(planId: string): Promise<PlanPosition | undefined>;
+}
+
+export interface OpenLedgerOptions {
+  readonly dataDir: string;
+  readonly clock?: Clock;
+  readonly ids?: IdSource;
+  /** Exchange effects, after the turn that asked for them is committed. */
+  readonly onEffects?: (effects: readonly CommittedEffect[]) => void;
+}
+
+function freeze<T>(value: T): ReadonlyDeep<T> {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) freeze(v);
+  }
+  return value as ReadonlyDeep<T>;
+}
+
+function toView<T>(rec: ActorRecord): ReadonlyDeep<T> {
+  return freeze({ ...(rec.context as object), status: rec.value } as T);
+}
+
+/**
+ * StrategyLedger: the single source of truth for plans, groups, orders and fills. Writes go
+ * through actor turns; reads are views that reflect every turn started before the call.
+ */
+export class StrategyLedger implements LedgerView {
+  private readonly reserved = new Set<string>();
+
+  private constructor(
+    readonly host: ActorHost,
+    readonly store: Store,
+    readonly clock: Clock,
+    private readonly ids: IdSource,
+  ) {}
+
+  static async open(options: OpenLedgerOptions): Promise<StrategyLedger> {
+    const store = await Store.open(options.dataDir);
+    try {
+      const host = await ActorHost.open(store, options.onEffects ? { onEffects: options.onEffects } : {});
+      return new StrategyLedger(host, store, options.clock ?? systemClock, options.ids ?? randomIdSource);
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+  }
+
+  /** Stored records that failed to decode on open (each names its key); the rest opened. */
+  get corruptRecords() {
+    return this.host.corrupt;
+  }
+
+  now(): string {
+    return isoAt(this.clock.now());
+  }
+
+  /** A new id of this kind that no actor or fill has. */
+  async newId<K extends IdKind>(kind: K): Promise<ReturnType<typeof newId<K>>> {
+    for (;;) {
+      const id = newId(kind, this.clock, this.ids);
+      if (this.reserved.has(id) || this.host.record(id)) continue;
+      const stored = kind === 'fill' ? await this.store.getRaw('fill', id) : (await this.store.getRaw('archive', id)) ?? (await this.store.getRaw('live', id));
+      if (stored !== undefined || this.reserved.has(id)) continue;
+      this.reserved.add(id);
+      return id;
+    }
+  }
+
+  /**
+   * Registers an order, creating its ExecutionGroup and TradePlan bottom-up when they do not
+   * exist (seeds/TRADE_LIFECYCLE.md §1.2), and submits it unless `submit: false`. One turn.
+   */
+  async registerOrder(request: RegisterOrderRequest): Promise<RegisteredOrder> {
+    const req = parseOrThrow('registerOrder request', RegisterOrderSchema, request);
+    const at = this.now();
+
+    let planId: string;
+    let groupId: string;
+    let createdPlan = false;
+    let createdGroup = false;
+    let symbol: string;
+    if ('groupId' in req.group) {
+      groupId = req.group.groupId;
+      const group = this.host.record(groupId);
+      if (!group || group.kind !== 'group' || (group.value !== 'PENDING' && group.value !== 'ACTIVE')) {
+        throw new NotFoundError(groupId, 'is not an open ExecutionGroup');
+      }
+      planId = (group.context as { parentPlanId: string }).parentPlanId;
+      if (req.plan && 'planId' in req.plan && req.plan.planId !== planId) {
+        throw new ValidationError('registerOrder request', [{ field: 'plan.planId', rule: `must be the group's plan ${planId}` }]);
+      }
+      symbol = (this.host.record(planId)!.context as { symbol: string }).symbol;
+    } else if (req.plan && 'planId' in req.plan) {
+      planId = req.plan.planId;
+      const plan = this.host.record(planId);
+      if (!plan || plan.kind !== 'plan' || (plan.value !== 'PENDING' && plan.value !== 'ACTIVE')) {
+        throw new NotFoundError(planId, 'is not an open TradePlan');
+      }
+      symbol = (plan.context as { symbol: string }).symbol;
+      groupId = await this.newId('group');
+      createdGroup = true;
+    } else if (req.plan) {
+      planId = await this.newId('plan');
+      groupId = await this.newId('group');
+      symbol = req.plan.symbol;
+      createdPlan = createdGroup = true;
+    } else {
+      throw new ValidationError('registerOrder request', [{ field: 'plan', rule: 'is required unless group.groupId names an open group' }]);
+    }
+    const orderId = await this.newId('order');
+    const clientOrderId = req.order.clientOrderId ?? orderId;
+    const plan = req.plan;
+    const group = req.group;
+
+    try {
+      await this.host.run(at, (turn) => {
+        if (createdPlan && plan && !('planId' in plan)) {
+          turn.create('plan', { planId, strategyInstanceId: plan.strategyInstanceId, symbol, direction: plan.direction, comments: plan.comments, at });
+        }
+        if (createdGroup && !('groupId' in group)) {
+          turn.create('group', { groupId, parentPlanId: planId, executionStrategy: group.executionStrategy, targetQuantity: group.targetQuantity ?? req.order.quantity, at });
+          turn.send(planId, { type: 'GROUP_ADDED', groupId, at });
+        }
+        turn.create('order', {
+          orderId,
+          parentGroupId: groupId,
+          parentPlanId: planId,
+          clientOrderId,
+          symbol,
+          side: req.order.side,
+          orderType: req.order.orderType,
+          role: req.order.role,
+          quantity: req.order.quantity,
+          price: req.order.price,
+          stopPrice: req.order.stopPrice,
+          timeInForce: req.order.timeInForce,
+          at,
+        });
+        turn.send(groupId, { type: 'ORDER_ADDED', orderId, at });
+        if (req.submit) turn.send(orderId, { type: 'SUBMIT', at });
+      });
+    } finally {
+      for (const id of [planId, groupId, orderId]) this.reserved.delete(id);
+    }
+    return { planId, groupId, orderId, clientOrderId, createdPlan, createdGroup };
+  }
+
+  /**
+   * Applies one order event (an exchange reply or a worker request) in its own turn. A FILL
+   * gets a FIL_ id here. Refused events are recorded as anomalies, never thrown.
+   */
+  async applyToOrder(orderId: string, input: OrderEventInput, settleEffect?: string): Promise<SendOutcome> {
+    const parsed = parseOrThrow('order event', OrderEventInputSchema, input);
+    const at = parsed.at ?? this.now();
+    let event: OrderEvent;
+    if (parsed.type === 'FILL') {
+      const fillId = parsed.fillId ?? (await this.newId('fill'));
+      event = { ...parsed, at, fillId };
+    } else {
+      event = { ...parsed, at } as OrderEvent;
+    }
+    try {
+      return await this.host.run(at, (turn) => {
+        if (settleEffect !== undefined) turn.settle(settleEffect);
+        return turn.send(orderId, event);
+      });
+    } finally {
+      if (event.type === 'FILL') this.reserved.delete(event.fillId);
+    }
+  }
+
+  /** CANCEL (or FAIL, for a group that never got an order) of an ExecutionGroup. */
+  async applyToGroup(groupId: string, event: { type: 'CANCEL' } | { type: 'FAIL'; reason: string }): Promise<SendOutcome> {
+    const at = this.now();
+    const e: GroupEvent = event.type === 'CANCEL' ? { type: 'CANCEL', at } : { type: 'FAIL', at, reason: event.reason };
+    return this.host.run(at, (turn) => turn.send(groupId, e));
+  }
+
+  // ---- views -------------------------------------------------------------------------------
+
+  private async load(id: string, kind: ActorKind): Promise<ActorRecord | undefined> {
+    const mem = this.host.record(id);
+    if (mem) return mem.kind === kind ? mem : undefined;
+    const raw = await this.store.getRaw('archive', id);
+    if (raw === undefined) return undefined;
+    const rec = decodeActorRecord('archive', id, raw);
+    return rec.kind === kind ? rec : undefined;
+  }
+
+  private async loadMany<T>(ids: readonly string[], kind: ActorKind): Promise<ReadonlyDeep<T>[]> {
+    const out: ReadonlyDeep<T>[] = [];
+    for (const id of ids) {
+      const rec = await this.load(id, kind);
+      if (rec) out.push(toView<T>(rec));
+    }
+    return out;
+  }
+
+  async plan(planId: string) {
+    await this.host.settled();
+    const rec = await this.load(planId, 'plan');
+    return rec && toView<TradePlan>(rec);
+  }
+
+  async group(groupId: string) {
+    await this.host.settled();
+    const rec = await this.load(groupId, 'group');
+    return rec && toView<ExecutionGroup>(rec);
+  }
+
+  async order(orderId: string) {
+    await this.host.settled();
+    const rec = await this.load(orderId, 'order');
+    return rec && toView<Order>(rec);
+  }
+
+  /** Ids of actors of a kind in a status, from the status index. */
+  async idsByStatus(kind: ActorKind, status: PlanStatus | GroupStatus | OrderStatus, limit = -1): Promise<string[]> {
+    await this.host.settled();
+    const prefix = `status!${kind}!${status}!`;
+    const ids: string[] = [];
+    for await (const key of this.store.keys('index', { gte: prefix, lt: prefixEnd(prefix), limit })) ids.push(key.slice(prefix.length));
+    return ids;
+  }
+
+  async plansByStatus(status: PlanStatus) {
+    return this.loadMany<TradePlan>(await this.idsByStatus('plan', status), 'plan');
+  }
+
+  async groupsOfPlan(planId: string) {
+    const plan = await this.plan(planId);
+    return plan ? this.loadMany<ExecutionGroup>(plan.groupIds, 'group') : [];
+  }
+
+  async ordersOfGroup(groupId: string) {
+    const group = await this.group(groupId);
+    return group ? this.loadMany<Order>(group.orderIds, 'order') : [];
+  }
+
+  async fillsOfOrder(orderId: string) {
+    const order = await this.order(orderId);
+    if (!order) return [];
+    const raws = await this.store.getManyRaw('fill', order.fillIds);
+    return raws.map((raw, i) => {
+      const id = order.fillIds[i]!;
+      if (raw === undefined) throw new NotFoundError(id, `fill of ${orderId} is missing from the store`);
+      return freeze(decodeFill(id, raw));
+    });
+  }
+
+  async history(actorId: string): Promise<readonly TransitionRecord[]> {
+    await this.host.settled();
+    const prefix = `${actorId}!`;
+    const out: TransitionRecord[] = [];
+    for await (const [key, raw] of this.store.entries('log', { gte: prefix, lt: prefixEnd(prefix) })) {
+      out.push(decodeJson('log', key, raw) as TransitionRecord);
+    }
+    return freeze(out);
+  }
+
+  async position(planId: string): Promise<PlanPosition | undefined> {
+    const plan = await this.plan(planId);
+    if (!plan) return undefined;
+    const p = plan.position;
+    return { planId, symbol: plan.symbol, status: plan.status, ...p, realizedPnlNet: str(new D(p.realizedPnl).minus(p.fees)) };
+  }
+
+  async anomalies(limit = -1): Promise<Anomaly[]> {
+    await this.host.settled();
+    const out: Anomaly[] = [];
+    for await (const [key, raw] of this.store.entries('anomaly', { limit })) out.push(decodeJson('anomaly', key, raw) as Anomaly);
+    return out;
+  }
+
+  /** Effects committed whose outcome has not been recorded yet (in flight, or unknown after a crash). */
+  async outbox(): Promise<CommittedEffect[]> {
+    await this.host.settled();
+    const out: CommittedEffect[] = [];
+    for await (const [key, raw] of this.store.entries('outbox')) out.push(decodeJson('outbox', key, raw) as CommittedEffect);
+    return out;
+  }
+
+  /** The read-only face of the ledger, for planners. */
+  view(): LedgerView {
+    const self = this;
+    return Object.freeze({
+      plan: (id: string) => self.plan(id),
+      group: (id: string) => self.group(id),
+      order: (id: string) => self.order(id),
+      plansByStatus: (s: PlanStatus) => self.plansByStatus(s),
+      groupsOfPlan: (id: string) => self.groupsOfPlan(id),
+      ordersOfGroup: (id: string) => self.ordersOfGroup(id),
+      fillsOfOrder: (id: string) => self.fillsOfOrder(id),
+      history: (id: string) => self.history(id),
+      position: (id: string) => self.position(id),
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.host.close();
+  }
+}
