@@ -1,4 +1,4 @@
-import { initialTransition, transition, type AnyMachineSnapshot } from 'xstate';
+import type { AnyMachineSnapshot } from 'xstate';
 import type { AnomalyReport, ExchangeEffect, Notification } from '../machines/actions.js';
 import { executionGroupMachine, type GroupEvent, type GroupInput } from '../machines/execution-group.js';
 import { orderMachine, type OrderEvent, type OrderInput } from '../machines/order.js';
@@ -8,12 +8,28 @@ import { pad, type Store, type StoreOp } from '../storage/store.js';
 import type { Fill } from '../src/domain/schemas.js';
 import { GroupCommitter, type ActorWrite } from './commit.js';
 import { decodeActorRecord, type ActorKind, type ActorRecord } from './records.js';
+import { MachineStepper } from './step.js';
 
 export const MACHINES = {
   plan: tradePlanMachine,
   group: executionGroupMachine,
   order: orderMachine,
 } as const;
+
+const PROBE_AT = '2000-01-01T00:00:00.000Z';
+const STEPPERS: Record<ActorKind, MachineStepper> = {
+  plan: new MachineStepper(tradePlanMachine, {
+    planId: 'TPL_20000101_000000_probe', strategyInstanceId: 'probe', symbol: 'PROBE', direction: 'BUY', comments: null, at: PROBE_AT,
+  } satisfies PlanInput),
+  group: new MachineStepper(executionGroupMachine, {
+    groupId: 'EXG_20000101_000000_probe', parentPlanId: 'TPL_20000101_000000_probe', executionStrategy: 'SINGLE', targetQuantity: null, at: PROBE_AT,
+  } satisfies GroupInput),
+  order: new MachineStepper(orderMachine, {
+    orderId: 'ORD_20000101_000000_probe', parentGroupId: 'EXG_20000101_000000_probe', parentPlanId: 'TPL_20000101_000000_probe',
+    clientOrderId: 'probe', symbol: 'PROBE', side: 'BUY', orderType: 'MARKET', role: 'ENTRY', quantity: '1', price: null,
+    stopPrice: null, timeInForce: 'GTC', at: PROBE_AT,
+  } satisfies OrderInput),
+};
 
 export interface EventOf {
   plan: PlanEvent;
@@ -111,7 +127,7 @@ export class Turn {
   create<K extends ActorKind>(kind: K, input: InputOf[K]): AnyMachineSnapshot {
     const id = (input as unknown as Record<string, string>)[ID_FIELD[kind]]!;
     if (this.dirty.has(id) || this.live.has(id)) throw new Error(`actor ${id} already exists`);
-    const [snapshot, actions] = initialTransition(MACHINES[kind] as typeof orderMachine, input as OrderInput);
+    const [snapshot, actions] = STEPPERS[kind].initial(input);
     this.dirty.set(id, { kind, snapshot, seq: 0, statusBefore: null });
     this.logs.push({
       id,
@@ -152,8 +168,7 @@ export class Turn {
       );
       return 'refused';
     }
-    const machine = MACHINES[actor.kind] as typeof orderMachine;
-    const [next, actions] = transition(machine, actor.snapshot as never, event as OrderEvent);
+    const [next, actions] = STEPPERS[actor.kind].step(actor.snapshot, event);
     if (next === actor.snapshot) {
       if (actions.length === 0) {
         this.reportAnomaly(
@@ -234,6 +249,7 @@ export class ActorHost {
   private readonly settling = new Map<string, ActorRecord>();
   private readonly committer: GroupCommitter<AfterCommit<unknown>>;
   private seq: number;
+  private transitionCount = 0;
   onEffects: ((effects: readonly CommittedEffect[]) => void) | undefined;
   /** Keys of live records that failed to decode on open; those actors stay closed. */
   readonly corrupt: CorruptRecordError[] = [];
@@ -267,6 +283,11 @@ export class ActorHost {
 
   get batches(): number {
     return this.committer.batches;
+  }
+
+  /** Transitions committed or in flight since open (one `log` record each). */
+  get transitions(): number {
+    return this.transitionCount;
   }
 
   liveIds(kind?: ActorKind): string[] {
@@ -307,6 +328,7 @@ export class ActorHost {
 
   private seal(turn: Turn) {
     const ops: StoreOp[] = [];
+    this.transitionCount += turn.logs.length;
     for (const { id, rec } of turn.logs) ops.push({ type: 'put', area: 'log', key: `${id}!${pad(rec.seq, 10)}`, value: JSON.stringify(rec) });
     for (const fill of turn.fills) ops.push({ type: 'put', area: 'fill', key: fill.fillId, value: JSON.stringify(fill) });
     const effects: CommittedEffect[] = [];
@@ -327,13 +349,14 @@ export class ActorHost {
     const terminal: string[] = [];
     for (const [id, d] of turn.dirty) {
       const status = statusOf(d.snapshot);
-      if (d.statusBefore !== status) {
-        if (d.statusBefore !== null) ops.push({ type: 'del', area: 'index', key: `status!${d.kind}!${d.statusBefore}!${id}` });
-        ops.push({ type: 'put', area: 'index', key: `status!${d.kind}!${status}!${id}`, value: '' });
-      }
       const record: ActorRecord = { kind: d.kind, value: status, context: d.snapshot.context, seq: d.seq };
       const isTerminal = d.snapshot.status !== 'active';
-      actors.set(id, { terminal: isTerminal, serialize: () => JSON.stringify(record) });
+      actors.set(id, {
+        terminal: isTerminal,
+        serialize: () => JSON.stringify(record),
+        statusKeyBefore: d.statusBefore === null ? null : `status!${d.kind}!${d.statusBefore}!${id}`,
+        statusKey: `status!${d.kind}!${status}!${id}`,
+      });
       if (isTerminal) {
         this.live.delete(id);
         this.settling.set(id, record);

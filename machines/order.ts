@@ -1,4 +1,4 @@
-import { Decimal } from 'decimal.js';
+import { D as Decimal, type Dec } from '../src/domain/decimal.js';
 import { assign, setup } from 'xstate';
 import type { OrderContext, OrderRole, OrderStatus, OrderType, Side, TimeInForce } from '../src/domain/schemas.js';
 import type {
@@ -54,14 +54,14 @@ export type OrderEvent =
 type FillEvent = Extract<OrderEvent, { type: 'FILL' }>;
 
 const d = (v: string) => new Decimal(v);
-const s = (v: Decimal) => v.toFixed();
+const s = (v: Dec) => v.toFixed();
 
-function remaining(c: OrderContext): Decimal {
+function remaining(c: OrderContext): Dec {
   return d(c.quantity).minus(c.filledQuantity);
 }
 
 /** The part of a fill this order can still take; the rest is an overfill anomaly. */
-function acceptedQuantity(c: OrderContext, e: FillEvent): Decimal {
+function acceptedQuantity(c: OrderContext, e: FillEvent): Dec {
   return Decimal.min(d(e.quantity), remaining(c));
 }
 
@@ -191,8 +191,8 @@ function fillTransitions(partialTarget: 'PARTIALLY_FILLED' | undefined) {
   const take = [recordFill, notifyFilled, 'applyFill'] as const;
   return [
     { guard: 'isDuplicateTrade', actions: reportDuplicateFill },
-    { guard: 'overfills', target: 'FILLED', actions: [reportOverfill, ...take] },
-    { guard: 'completesOrder', target: 'FILLED', actions: take },
+    { guard: 'overfills', target: 'FILLED', actions: [reportOverfill, ...take, 'dropModification'] },
+    { guard: 'completesOrder', target: 'FILLED', actions: [...take, 'dropModification'] },
     { target: partialTarget, actions: take },
   ] as const;
 }
@@ -246,7 +246,8 @@ export const orderMachine = setup({
       return {
         price: m.price ?? context.price,
         stopPrice: m.stopPrice ?? context.stopPrice,
-        quantity: m.quantity ?? context.quantity,
+        // A fill may have landed while the reduction was pending: never below what filled.
+        quantity: m.quantity === null ? context.quantity : Decimal.max(d(m.quantity), d(context.filledQuantity)).toFixed(),
         pendingUpdate: null,
       };
     }),
@@ -341,6 +342,8 @@ export const orderMachine = setup({
         // A fill can race the cancel; partial fills keep the cancel pending.
         FILL: fillTransitions(undefined),
         CANCELED: { target: 'CANCELED', actions: 'rememberReason' },
+        // The placement itself may be rejected after we asked to cancel it.
+        REJECTED: { target: 'REJECTED', actions: 'rememberReason' },
         CANCEL_REJECTED: [
           { guard: 'hasFills', target: 'PARTIALLY_FILLED', actions: 'touch' },
           { target: 'OPEN', actions: 'touch' },

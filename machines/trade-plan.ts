@@ -1,4 +1,4 @@
-import { Decimal } from 'decimal.js';
+import { D as Decimal, type Dec } from '../src/domain/decimal.js';
 import { assign, setup } from 'xstate';
 import type { ExitReason, GroupStatus, OrderRole, Side, TradePlanContext } from '../src/domain/schemas.js';
 import { applyFillToPosition, FLAT } from './position.js';
@@ -84,7 +84,7 @@ export const tradePlanMachine = setup({
     lastGroupClosedFlat: (args) => lastGroupClosing(args) && isFlat(args.context) && hasTraded(args.context),
     lastGroupClosedUntraded: (args) => lastGroupClosing(args) && !hasTraded(args.context),
     flattenedWithNoOpenGroup: ({ context, event }) => {
-      if (event.type !== 'FILLED' || context.openGroupIds.length > 0) return false;
+      if (event.type !== 'FILLED' || context.openGroupIds.length > 0 || !context.groupIds.includes(event.groupId)) return false;
       const p = applyFillToPosition(context.position, event.side, event.quantity, event.price, event.fee);
       return new Decimal(p.netQuantity).isZero();
     },

@@ -105,6 +105,8 @@ export type ExecutionGroup = z.infer<typeof ExecutionGroupSchema>;
 export const PositionSchema = z.object({
   netQuantity: decimal,
   averageEntryPrice: positive.nullable(),
+  /** Entry notional of the open position; average entry = costBasis / |netQuantity|. */
+  costBasis: nonNegative,
   realizedPnl: decimal,
   fees: decimal,
   boughtQuantity: nonNegative,
