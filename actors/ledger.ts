@@ -3,6 +3,7 @@ import { D, str } from '../src/domain/decimal.js';
 import { systemClock, isoAt, type Clock } from '../src/domain/clock.js';
 import { NotFoundError, parseOrThrow, ValidationError } from '../src/domain/errors.js';
 import { newId, randomIdSource, type IdKind, type IdSource } from '../src/domain/ids.js';
+import type { z } from 'zod';
 import { OrderEventInputSchema, RegisterOrderSchema, type OrderEventInput, type RegisterOrderRequest } from '../src/domain/requests.js';
 import type {
   ExecutionGroup,
@@ -72,6 +73,14 @@ function freeze<T>(value: T): ReadonlyDeep<T> {
   return value as ReadonlyDeep<T>;
 }
 
+function clientKey(clientOrderId: string): string {
+  return `client!${clientOrderId}`;
+}
+
+function kindOfActor(id: string): ActorKind {
+  return id.startsWith('ORD_') ? 'order' : id.startsWith('EXG_') ? 'group' : 'plan';
+}
+
 function toView<T>(rec: ActorRecord): ReadonlyDeep<T> {
   return freeze({ ...(rec.context as object), status: rec.value } as T);
 }
@@ -128,59 +137,44 @@ export class StrategyLedger implements LedgerView {
    */
   async registerOrder(request: RegisterOrderRequest): Promise<RegisteredOrder> {
     const req = parseOrThrow('registerOrder request', RegisterOrderSchema, request);
-    const at = this.now();
-
-    let planId: string;
-    let groupId: string;
-    let createdPlan = false;
-    let createdGroup = false;
-    let symbol: string;
-    if ('groupId' in req.group) {
-      groupId = req.group.groupId;
-      const group = this.host.record(groupId);
-      if (!group || group.kind !== 'group' || (group.value !== 'PENDING' && group.value !== 'ACTIVE')) {
-        throw new NotFoundError(groupId, 'is not an open ExecutionGroup');
-      }
-      planId = (group.context as { parentPlanId: string }).parentPlanId;
-      if (req.plan && 'planId' in req.plan && req.plan.planId !== planId) {
-        throw new ValidationError('registerOrder request', [{ field: 'plan.planId', rule: `must be the group's plan ${planId}` }]);
-      }
-      symbol = (this.host.record(planId)!.context as { symbol: string }).symbol;
-    } else if (req.plan && 'planId' in req.plan) {
-      planId = req.plan.planId;
-      const plan = this.host.record(planId);
-      if (!plan || plan.kind !== 'plan' || (plan.value !== 'PENDING' && plan.value !== 'ACTIVE')) {
-        throw new NotFoundError(planId, 'is not an open TradePlan');
-      }
-      symbol = (plan.context as { symbol: string }).symbol;
-      groupId = await this.newId('group');
-      createdGroup = true;
-    } else if (req.plan) {
-      planId = await this.newId('plan');
-      groupId = await this.newId('group');
-      symbol = req.plan.symbol;
-      createdPlan = createdGroup = true;
-    } else {
-      throw new ValidationError('registerOrder request', [{ field: 'plan', rule: 'is required unless group.groupId names an open group' }]);
-    }
-    const orderId = await this.newId('order');
-    const clientOrderId = req.order.clientOrderId ?? orderId;
     const plan = req.plan;
     const group = req.group;
+    if (!plan && !('groupId' in group)) {
+      throw new ValidationError('registerOrder request', [{ field: 'plan', rule: 'is required unless group.groupId names an open group' }]);
+    }
+    // Fail fast on what is known now; the turn checks again, since a turn may end a parent meanwhile.
+    this.openParents(req, (id) => this.host.record(id));
 
+    const createdPlan = plan !== undefined && !('planId' in plan) && !('groupId' in group);
+    const createdGroup = !('groupId' in group);
+    const planId = createdPlan ? await this.newId('plan') : undefined;
+    const groupId = createdGroup ? await this.newId('group') : undefined;
+    const orderId = await this.newId('order');
+    const clientOrderId = req.order.clientOrderId ?? orderId;
+    const reserved: string[] = [planId, groupId, orderId].filter((id): id is NonNullable<typeof id> => id !== undefined);
     try {
-      await this.host.run(at, (turn) => {
-        if (createdPlan && plan && !('planId' in plan)) {
-          turn.create('plan', { planId, strategyInstanceId: plan.strategyInstanceId, symbol, direction: plan.direction, comments: plan.comments, at });
+      await this.reserveClientOrderId(clientOrderId);
+      reserved.push(clientKey(clientOrderId));
+      const at = this.now();
+      const ids = await this.host.run(at, (turn) => {
+        const parents = this.openParents(req, (id) => {
+          const snap = turn.snapshot(id);
+          return snap && { kind: kindOfActor(id), value: snap.value as string, context: snap.context, seq: 0 };
+        });
+        const p = parents.planId ?? planId!;
+        const g = parents.groupId ?? groupId!;
+        const symbol = parents.symbol ?? (plan && 'symbol' in plan ? plan.symbol : '');
+        if (createdPlan && plan && 'strategyInstanceId' in plan) {
+          turn.create('plan', { planId: p, strategyInstanceId: plan.strategyInstanceId, symbol, direction: plan.direction, comments: plan.comments, at });
         }
-        if (createdGroup && !('groupId' in group)) {
-          turn.create('group', { groupId, parentPlanId: planId, executionStrategy: group.executionStrategy, targetQuantity: group.targetQuantity ?? req.order.quantity, at });
-          turn.send(planId, { type: 'GROUP_ADDED', groupId, at });
+        if (createdGroup && 'executionStrategy' in group) {
+          turn.create('group', { groupId: g, parentPlanId: p, executionStrategy: group.executionStrategy, targetQuantity: group.targetQuantity ?? req.order.quantity, at });
+          turn.send(p, { type: 'GROUP_ADDED', groupId: g, at });
         }
         turn.create('order', {
           orderId,
-          parentGroupId: groupId,
-          parentPlanId: planId,
+          parentGroupId: g,
+          parentPlanId: p,
           clientOrderId,
           symbol,
           side: req.order.side,
@@ -192,13 +186,66 @@ export class StrategyLedger implements LedgerView {
           timeInForce: req.order.timeInForce,
           at,
         });
-        turn.send(groupId, { type: 'ORDER_ADDED', orderId, at });
+        turn.ops.push({ type: 'put', area: 'index', key: clientKey(clientOrderId), value: orderId });
+        turn.send(g, { type: 'ORDER_ADDED', orderId, at });
         if (req.submit) turn.send(orderId, { type: 'SUBMIT', at });
+        return { planId: p, groupId: g };
       });
+      return { ...ids, orderId, clientOrderId, createdPlan, createdGroup };
     } finally {
-      for (const id of [planId, groupId, orderId]) this.reserved.delete(id);
+      for (const id of reserved) this.reserved.delete(id);
     }
-    return { planId, groupId, orderId, clientOrderId, createdPlan, createdGroup };
+  }
+
+  /**
+   * The open plan and group an order request names (undefined where they are to be created),
+   * and the plan's symbol. Throws NotFoundError when a named parent is not open.
+   */
+  private openParents(
+    req: z.output<typeof RegisterOrderSchema>,
+    read: (id: string) => ActorRecord | undefined,
+  ): { planId?: string; groupId?: string; symbol?: string } {
+    const group = req.group;
+    if ('groupId' in group) {
+      const g = read(group.groupId);
+      if (!g || g.kind !== 'group' || (g.value !== 'PENDING' && g.value !== 'ACTIVE')) {
+        throw new NotFoundError(group.groupId, 'is not an open ExecutionGroup');
+      }
+      const planId = (g.context as { parentPlanId: string }).parentPlanId;
+      if (req.plan && 'planId' in req.plan && req.plan.planId !== planId) {
+        throw new ValidationError('registerOrder request', [{ field: 'plan.planId', rule: `must be the group's plan ${planId}` }]);
+      }
+      const plan = read(planId);
+      if (!plan || (plan.value !== 'PENDING' && plan.value !== 'ACTIVE')) throw new NotFoundError(planId, 'is not an open TradePlan');
+      return { planId, groupId: group.groupId, symbol: (plan.context as { symbol: string }).symbol };
+    }
+    if (req.plan && 'planId' in req.plan) {
+      const plan = read(req.plan.planId);
+      if (!plan || plan.kind !== 'plan' || (plan.value !== 'PENDING' && plan.value !== 'ACTIVE')) {
+        throw new NotFoundError(req.plan.planId, 'is not an open TradePlan');
+      }
+      return { planId: req.plan.planId, symbol: (plan.context as { symbol: string }).symbol };
+    }
+    return {};
+  }
+
+  /** A clientOrderId names one order forever: it is how the exchange is asked about it. */
+  private async reserveClientOrderId(clientOrderId: string): Promise<void> {
+    const key = clientKey(clientOrderId);
+    const taken = () =>
+      new ValidationError('registerOrder request', [{ field: 'order.clientOrderId', rule: `${clientOrderId} is already used by another order` }]);
+    if (this.reserved.has(key)) throw taken();
+    this.reserved.add(key);
+    if ((await this.store.getRaw('index', key)) !== undefined) {
+      this.reserved.delete(key);
+      throw taken();
+    }
+  }
+
+  /** The order a clientOrderId belongs to (how exchange replies find their order). */
+  async orderIdForClientOrderId(clientOrderId: string): Promise<string | undefined> {
+    await this.host.settled();
+    return this.store.getRaw('index', clientKey(clientOrderId));
   }
 
   /**
@@ -318,7 +365,7 @@ export class StrategyLedger implements LedgerView {
     const plan = await this.plan(planId);
     if (!plan) return undefined;
     const p = plan.position;
-    return { planId, symbol: plan.symbol, status: plan.status, ...p, realizedPnlNet: str(new D(p.realizedPnl).minus(p.fees)) };
+    return freeze({ planId, symbol: plan.symbol, status: plan.status, ...p, realizedPnlNet: str(new D(p.realizedPnl).minus(p.fees)) });
   }
 
   async anomalies(limit = -1): Promise<Anomaly[]> {
