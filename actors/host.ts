@@ -250,6 +250,7 @@ export class ActorHost {
   private readonly committer: GroupCommitter<AfterCommit<unknown>>;
   private seq: number;
   private transitionCount = 0;
+  private commitWaiters: (() => void)[] = [];
   onEffects: ((effects: readonly CommittedEffect[]) => void) | undefined;
   /** Keys of live records that failed to decode on open; those actors stay closed. */
   readonly corrupt: CorruptRecordError[] = [];
@@ -375,5 +376,13 @@ export class ActorHost {
       effects.push(...t.effects);
     }
     if (effects.length > 0) this.onEffects?.(effects);
+    const waiters = this.commitWaiters;
+    this.commitWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Resolves after the next batch is committed (for flows waiting on a condition). */
+  nextCommit(): Promise<void> {
+    return new Promise((resolve) => this.commitWaiters.push(resolve));
   }
 }

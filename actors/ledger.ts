@@ -16,8 +16,9 @@ import type {
   TradePlan,
 } from '../src/domain/schemas.js';
 import type { OrderEvent } from '../machines/order.js';
+import type { AnomalyReport } from '../machines/actions.js';
 import type { GroupEvent } from '../machines/execution-group.js';
-import { ActorHost, type Anomaly, type CommittedEffect, type SendOutcome, type TransitionRecord } from './host.js';
+import { ActorHost, Turn, type Anomaly, type CommittedEffect, type SendOutcome, type TransitionRecord } from './host.js';
 import { decodeActorRecord, decodeFill, type ActorKind, type ActorRecord } from './records.js';
 
 /** Deeply readonly: what planners get from the ledger. */
@@ -33,6 +34,16 @@ export interface PlanPosition extends Position {
   readonly status: PlanStatus;
   /** Realized P&L net of fees. */
   readonly realizedPnlNet: string;
+}
+
+/** A validated registration whose ids are reserved; see `prepareOrder`. */
+export interface PreparedOrder {
+  readonly req: z.output<typeof RegisterOrderSchema>;
+  readonly planId: string | undefined;
+  readonly groupId: string | undefined;
+  readonly orderId: string;
+  readonly clientOrderId: string;
+  readonly reserved: readonly string[];
 }
 
 export interface RegisteredOrder {
@@ -135,66 +146,94 @@ export class StrategyLedger implements LedgerView {
    * Registers an order, creating its ExecutionGroup and TradePlan bottom-up when they do not
    * exist (seeds/TRADE_LIFECYCLE.md §1.2), and submits it unless `submit: false`. One turn.
    */
-  async registerOrder(request: RegisterOrderRequest): Promise<RegisteredOrder> {
+  async registerOrder(request: RegisterOrderRequest, within?: (turn: Turn, order: RegisteredOrder) => void): Promise<RegisteredOrder> {
+    const prepared = await this.prepareOrder(request);
+    try {
+      return await this.host.run(this.now(), (turn) => {
+        const registered = this.addOrder(turn, prepared);
+        within?.(turn, registered);
+        return registered;
+      });
+    } finally {
+      this.release(prepared);
+    }
+  }
+
+  /**
+   * First half of a registration: validates the request and reserves its ids (async). The
+   * second half, `addOrder`, runs inside a turn, so a worker can register orders in the same
+   * turn as other events (cancel-replace). Call `release` once that turn has run.
+   */
+  async prepareOrder(request: RegisterOrderRequest): Promise<PreparedOrder> {
     const req = parseOrThrow('registerOrder request', RegisterOrderSchema, request);
-    const plan = req.plan;
-    const group = req.group;
-    if (!plan && !('groupId' in group)) {
+    if (!req.plan && !('groupId' in req.group)) {
       throw new ValidationError('registerOrder request', [{ field: 'plan', rule: 'is required unless group.groupId names an open group' }]);
     }
     // Fail fast on what is known now; the turn checks again, since a turn may end a parent meanwhile.
     this.openParents(req, (id) => this.host.record(id));
-
-    const createdPlan = plan !== undefined && !('planId' in plan) && !('groupId' in group);
-    const createdGroup = !('groupId' in group);
-    const planId = createdPlan ? await this.newId('plan') : undefined;
-    const groupId = createdGroup ? await this.newId('group') : undefined;
-    const orderId = await this.newId('order');
-    const clientOrderId = req.order.clientOrderId ?? orderId;
-    const reserved: string[] = [planId, groupId, orderId].filter((id): id is NonNullable<typeof id> => id !== undefined);
+    const createsPlan = req.plan !== undefined && !('planId' in req.plan) && !('groupId' in req.group);
+    const createsGroup = !('groupId' in req.group);
+    const reserved: string[] = [];
     try {
+      const planId = createsPlan ? await this.newId('plan') : undefined;
+      if (planId) reserved.push(planId);
+      const groupId = createsGroup ? await this.newId('group') : undefined;
+      if (groupId) reserved.push(groupId);
+      const orderId = await this.newId('order');
+      reserved.push(orderId);
+      const clientOrderId = req.order.clientOrderId ?? orderId;
       await this.reserveClientOrderId(clientOrderId);
       reserved.push(clientKey(clientOrderId));
-      const at = this.now();
-      const ids = await this.host.run(at, (turn) => {
-        const parents = this.openParents(req, (id) => {
-          const snap = turn.snapshot(id);
-          return snap && { kind: kindOfActor(id), value: snap.value as string, context: snap.context, seq: 0 };
-        });
-        const p = parents.planId ?? planId!;
-        const g = parents.groupId ?? groupId!;
-        const symbol = parents.symbol ?? (plan && 'symbol' in plan ? plan.symbol : '');
-        if (createdPlan && plan && 'strategyInstanceId' in plan) {
-          turn.create('plan', { planId: p, strategyInstanceId: plan.strategyInstanceId, symbol, direction: plan.direction, comments: plan.comments, at });
-        }
-        if (createdGroup && 'executionStrategy' in group) {
-          turn.create('group', { groupId: g, parentPlanId: p, executionStrategy: group.executionStrategy, targetQuantity: group.targetQuantity ?? req.order.quantity, at });
-          turn.send(p, { type: 'GROUP_ADDED', groupId: g, at });
-        }
-        turn.create('order', {
-          orderId,
-          parentGroupId: g,
-          parentPlanId: p,
-          clientOrderId,
-          symbol,
-          side: req.order.side,
-          orderType: req.order.orderType,
-          role: req.order.role,
-          quantity: req.order.quantity,
-          price: req.order.price,
-          stopPrice: req.order.stopPrice,
-          timeInForce: req.order.timeInForce,
-          at,
-        });
-        turn.ops.push({ type: 'put', area: 'index', key: clientKey(clientOrderId), value: orderId });
-        turn.send(g, { type: 'ORDER_ADDED', orderId, at });
-        if (req.submit) turn.send(orderId, { type: 'SUBMIT', at });
-        return { planId: p, groupId: g };
-      });
-      return { ...ids, orderId, clientOrderId, createdPlan, createdGroup };
-    } finally {
+      return { req, planId, groupId, orderId, clientOrderId, reserved };
+    } catch (error) {
       for (const id of reserved) this.reserved.delete(id);
+      throw error;
     }
+  }
+
+  /** Second half of a registration, inside a turn: creates plan and group lazily, then the order. */
+  addOrder(turn: Turn, prepared: PreparedOrder): RegisteredOrder {
+    const { req, orderId, clientOrderId } = prepared;
+    const plan = req.plan;
+    const group = req.group;
+    const at = turn.at;
+    const parents = this.openParents(req, (id) => {
+      const snap = turn.snapshot(id);
+      return snap && { kind: kindOfActor(id), value: snap.value as string, context: snap.context, seq: 0 };
+    });
+    const planId = parents.planId ?? prepared.planId!;
+    const groupId = parents.groupId ?? prepared.groupId!;
+    const symbol = parents.symbol ?? (plan && 'symbol' in plan ? plan.symbol : '');
+    if (prepared.planId && plan && 'strategyInstanceId' in plan) {
+      turn.create('plan', { planId, strategyInstanceId: plan.strategyInstanceId, symbol, direction: plan.direction, comments: plan.comments, at });
+    }
+    if (prepared.groupId && 'executionStrategy' in group) {
+      turn.create('group', { groupId, parentPlanId: planId, executionStrategy: group.executionStrategy, targetQuantity: group.targetQuantity ?? req.order.quantity, at });
+      turn.send(planId, { type: 'GROUP_ADDED', groupId, at });
+    }
+    turn.create('order', {
+      orderId,
+      parentGroupId: groupId,
+      parentPlanId: planId,
+      clientOrderId,
+      symbol,
+      side: req.order.side,
+      orderType: req.order.orderType,
+      role: req.order.role,
+      quantity: req.order.quantity,
+      price: req.order.price,
+      stopPrice: req.order.stopPrice,
+      timeInForce: req.order.timeInForce,
+      at,
+    });
+    turn.ops.push({ type: 'put', area: 'index', key: clientKey(clientOrderId), value: orderId });
+    turn.send(groupId, { type: 'ORDER_ADDED', orderId, at });
+    if (req.submit) turn.send(orderId, { type: 'SUBMIT', at });
+    return { planId, groupId, orderId, clientOrderId, createdPlan: prepared.planId !== undefined, createdGroup: prepared.groupId !== undefined };
+  }
+
+  release(prepared: PreparedOrder): void {
+    for (const id of prepared.reserved) this.reserved.delete(id);
   }
 
   /**
@@ -253,23 +292,51 @@ export class StrategyLedger implements LedgerView {
    * gets a FIL_ id here. Refused events are recorded as anomalies, never thrown.
    */
   async applyToOrder(orderId: string, input: OrderEventInput, settleEffect?: string): Promise<SendOutcome> {
-    const parsed = parseOrThrow('order event', OrderEventInputSchema, input);
-    const at = parsed.at ?? this.now();
-    let event: OrderEvent;
-    if (parsed.type === 'FILL') {
-      const fillId = parsed.fillId ?? (await this.newId('fill'));
-      event = { ...parsed, at, fillId };
-    } else {
-      event = { ...parsed, at } as OrderEvent;
-    }
+    const [outcome] = await this.applyEventsToOrder(orderId, [input], settleEffect);
+    return outcome!;
+  }
+
+  /** Several events for one order in one turn (all or nothing), optionally settling an effect. */
+  async applyEventsToOrder(orderId: string, inputs: readonly OrderEventInput[], settleEffect?: string): Promise<SendOutcome[]> {
+    const parsed = inputs.map((input, i) => {
+      const r = OrderEventInputSchema.safeParse(input);
+      if (!r.success) throw ValidationError.fromZod(`order event ${i}`, r.error);
+      return r.data;
+    });
+    const now = this.now();
+    const events: OrderEvent[] = [];
+    const fillIds: string[] = [];
     try {
-      return await this.host.run(at, (turn) => {
+      for (const p of parsed) {
+        const at = p.at ?? now;
+        if (p.type === 'FILL') {
+          const fillId = p.fillId ?? (await this.newId('fill'));
+          fillIds.push(fillId);
+          events.push({ ...p, at, fillId });
+        } else {
+          events.push({ ...p, at } as OrderEvent);
+        }
+      }
+      return await this.host.run(events[0]?.at ?? now, (turn) => {
         if (settleEffect !== undefined) turn.settle(settleEffect);
-        return turn.send(orderId, event);
+        return events.map((e) => turn.send(orderId, e));
       });
     } finally {
-      if (event.type === 'FILL') this.reserved.delete(event.fillId);
+      for (const id of fillIds) this.reserved.delete(id);
     }
+  }
+
+  /** Removes an effect from the outbox whose outcome needed no order event. */
+  async recordSettled(effectId: string): Promise<void> {
+    await this.host.run(this.now(), (turn) => turn.settle(effectId));
+  }
+
+  /** Records an anomaly (e.g. a reply for an order nobody knows) in a turn of its own. */
+  async recordAnomaly(report: AnomalyReport, actorId: string | null, event: unknown, settleEffect?: string): Promise<void> {
+    await this.host.run(this.now(), (turn) => {
+      if (settleEffect !== undefined) turn.settle(settleEffect);
+      turn.reportAnomaly(report, actorId, event);
+    });
   }
 
   /** CANCEL (or FAIL, for a group that never got an order) of an ExecutionGroup. */

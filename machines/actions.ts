@@ -45,7 +45,16 @@ export interface Notification<E = unknown> {
   readonly event: E;
 }
 
-export type AnomalyKind = 'duplicate_fill' | 'overfill' | 'refused_event' | 'unknown_actor';
+export type AnomalyKind =
+  | 'duplicate_fill'
+  | 'overfill'
+  | 'refused_event'
+  | 'unknown_actor'
+  | 'unknown_order_reply'
+  | 'execution_failed'
+  | 'outcome_unknown'
+  | 'unknown_exchange_order'
+  | 'position_mismatch';
 
 export interface AnomalyReport {
   readonly kind: AnomalyKind;

@@ -10,10 +10,11 @@ import { CorruptRecordError, DataDirInUseError, SchemaVersionError } from './err
  * - index:     secondary keys with empty values, e.g. `status!<kind>!<status>!<id>`
  * - outbox:    effects committed but not yet settled, `<seq:12>`
  * - anomaly:   refused or suspicious inputs, `<seq:12>`
+ * - directive: the committed outcome of each ExecutionDirective, by directive_id (idempotency)
  * - journal:   causality entries (owned by the journal writer)
  * - meta:      schema version and counters
  */
-export const AREAS = ['live', 'archive', 'log', 'fill', 'index', 'outbox', 'anomaly', 'journal', 'meta'] as const;
+export const AREAS = ['live', 'archive', 'log', 'fill', 'index', 'outbox', 'anomaly', 'directive', 'journal', 'meta'] as const;
 export type Area = (typeof AREAS)[number];
 
 export const SCHEMA_VERSION = '1';

@@ -1,0 +1,232 @@
+import type { CancelOrderEffect, ModifyOrderEffect, PlaceOrderEffect } from '../machines/actions.js';
+import { ConnectorError, type ExchangeOrder, type IExecutionConnector } from '../src/connectors/connector.js';
+import type { PlanExecutionConfig } from '../src/domain/config.js';
+import { eventsToMatchExchange } from './exchange-sync.js';
+import type { CommittedEffect } from './host.js';
+import type { Lanes } from './lanes.js';
+import type { StrategyLedger } from './ledger.js';
+import { asConnectorError, backoffDelay, withTimeout, type Sleep } from './retry.js';
+
+/** How an effect ended, reported to the flow that caused it. */
+export type EffectResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly error: ConnectorError; readonly outcomeUnknown: boolean };
+
+export type EffectListener = (orderId: string, kind: CommittedEffect['effect']['kind'], result: EffectResult) => void;
+
+/**
+ * Runs committed exchange effects through the connector, after their turn is on disk, and
+ * turns each outcome into order events in a new turn that also settles the outbox entry.
+ * Retries only retryable errors, with the configured backoff; a call whose outcome is unknown
+ * (timeout, network) is resolved by looking the order up by clientOrderId before anything is
+ * sent again, so no order is ever placed twice.
+ */
+export class EffectRunner {
+  constructor(
+    private readonly ledger: StrategyLedger,
+    private readonly connector: IExecutionConnector,
+    private readonly config: PlanExecutionConfig,
+    private readonly lanes: Lanes,
+    private readonly sleep: Sleep,
+    private readonly onResult: EffectListener,
+  ) {}
+
+  /**
+   * Runs effects in their order's lane. `recovered` effects come from the outbox of an earlier
+   * process: a placement among them is looked up on the exchange before it may be sent again.
+   */
+  enqueue(effects: readonly CommittedEffect[], recovered = false): void {
+    for (const ce of effects) void this.lanes.run(ce.effect.clientOrderId, () => this.run(ce, recovered));
+  }
+
+  private async run(ce: CommittedEffect, recovered: boolean): Promise<void> {
+    let result: EffectResult;
+    try {
+      switch (ce.effect.kind) {
+        case 'placeOrder':
+          result = recovered ? await this.placeRecovered(ce.effectId, ce.effect) : await this.place(ce.effectId, ce.effect);
+          break;
+        case 'cancelOrder':
+          result = await this.cancel(ce.effectId, ce.effect);
+          break;
+        case 'modifyOrder':
+          result = await this.modify(ce.effectId, ce.effect);
+          break;
+      }
+    } catch (error) {
+      // A ledger write failed (the store halted) or a bug: the effect stays in the outbox.
+      result = { ok: false, error: asConnectorError(error), outcomeUnknown: true };
+    }
+    this.onResult(ce.effect.orderId, ce.effect.kind, result);
+  }
+
+  private call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return withTimeout(fn(), this.config.timeout_seconds * 1000, what);
+  }
+
+  /** Tries `attempt` up to 1 + max_retries times; `unknown` resolves an unknown outcome first. */
+  private async withRetries(
+    attempt: () => Promise<EffectResult | undefined>,
+    onError: (error: ConnectorError) => Promise<EffectResult | undefined>,
+  ): Promise<EffectResult> {
+    const policy = this.config.retry_policy;
+    for (let i = 0; ; i++) {
+      let error: ConnectorError;
+      try {
+        const done = await attempt();
+        if (done) return done;
+        continue;
+      } catch (e) {
+        error = asConnectorError(e);
+      }
+      const handled = await onError(error);
+      if (handled) return handled;
+      if (!error.retryable || i >= policy.max_retries) return { ok: false, error, outcomeUnknown: error.outcomeUnknown };
+      await this.sleep(backoffDelay(policy, i));
+    }
+  }
+
+  private async place(effectId: string, e: PlaceOrderEffect): Promise<EffectResult> {
+    const result = await this.withRetries(
+      async () => {
+        const placed = await this.call('place', () =>
+          this.connector.place({
+            clientOrderId: e.clientOrderId,
+            symbol: e.symbol,
+            side: e.side,
+            orderType: e.orderType,
+            quantity: e.quantity,
+            price: e.price,
+            stopPrice: e.stopPrice,
+            timeInForce: e.timeInForce,
+          }),
+        );
+        await this.ledger.applyToOrder(e.orderId, { type: 'ACCEPTED', connectorOrderId: placed.exchangeOrderId }, effectId);
+        return { ok: true };
+      },
+      async (error) => {
+        // The exchange may have the order: ask before sending it again.
+        if (error.kind === 'duplicate_client_order_id' || error.outcomeUnknown) {
+          const found = await this.lookup(e);
+          if (found) {
+            await this.syncWith(e.orderId, found, effectId);
+            return { ok: true };
+          }
+          if (error.kind === 'duplicate_client_order_id') return { ok: false, error, outcomeUnknown: true };
+        }
+        return undefined;
+      },
+    );
+    if (!result.ok) await this.placementFailed(effectId, e, result);
+    return result;
+  }
+
+  /** A placement whose outcome a crash hid: only sent if the exchange has never seen it. */
+  private async placeRecovered(effectId: string, e: PlaceOrderEffect): Promise<EffectResult> {
+    const policy = this.config.retry_policy;
+    for (let i = 0; ; i++) {
+      const found = await this.lookup(e);
+      if (found) {
+        await this.syncWith(e.orderId, found, effectId);
+        return { ok: true };
+      }
+      if (found === null) return this.place(effectId, e);
+      if (i >= policy.max_retries) {
+        const error = new ConnectorError('network', `could not look up ${e.clientOrderId} on the exchange`);
+        await this.placementFailed(effectId, e, { ok: false, error, outcomeUnknown: true });
+        return { ok: false, error, outcomeUnknown: true };
+      }
+      await this.sleep(backoffDelay(policy, i));
+    }
+  }
+
+  private async placementFailed(effectId: string, e: PlaceOrderEffect, r: Extract<EffectResult, { ok: false }>): Promise<void> {
+    if (r.outcomeUnknown) {
+      // Leave the outbox entry: reconciliation looks the order up by clientOrderId later.
+      await this.ledger.recordAnomaly(
+        { kind: 'outcome_unknown', detail: `placement of ${e.clientOrderId} has an unknown outcome (${r.error.message}); left for reconciliation` },
+        e.orderId,
+        e,
+      );
+    } else if (this.config.error_handling.on_api_failure === 'rollback_ledger') {
+      await this.ledger.applyToOrder(e.orderId, { type: 'REJECTED', reason: r.error.message }, effectId);
+    } else {
+      await this.ledger.recordAnomaly(
+        { kind: 'execution_failed', detail: `placement of ${e.clientOrderId} failed: ${r.error.message} (alert_only: order left SUBMITTED)` },
+        e.orderId,
+        e,
+        effectId,
+      );
+    }
+  }
+
+  private async cancel(effectId: string, e: CancelOrderEffect): Promise<EffectResult> {
+    return this.withRetries(
+      async () => {
+        await this.call('cancel', () => this.connector.cancel({ clientOrderId: e.clientOrderId, exchangeOrderId: e.connectorOrderId, symbol: e.symbol }));
+        await this.ledger.applyToOrder(e.orderId, { type: 'CANCELED', reason: null }, effectId);
+        return { ok: true };
+      },
+      async (error) => {
+        if (error.kind === 'order_not_found' || error.outcomeUnknown) {
+          const found = await this.lookup(e);
+          if (found === null) {
+            // Never reached the exchange: nothing to cancel.
+            await this.ledger.applyToOrder(e.orderId, { type: 'CANCELED', reason: 'not on the exchange' }, effectId);
+            return { ok: true };
+          }
+          if (found && found.status !== 'open') {
+            await this.syncWith(e.orderId, found, effectId);
+            return { ok: true };
+          }
+          if (error.kind === 'order_not_found') return undefined;
+        } else if (!error.retryable) {
+          await this.ledger.applyToOrder(e.orderId, { type: 'CANCEL_REJECTED', reason: error.message }, effectId);
+        }
+        return undefined;
+      },
+    );
+  }
+
+  private async modify(effectId: string, e: ModifyOrderEffect): Promise<EffectResult> {
+    return this.withRetries(
+      async () => {
+        await this.call('modify', () =>
+          this.connector.modify({ clientOrderId: e.clientOrderId, exchangeOrderId: e.connectorOrderId, symbol: e.symbol, price: e.price, stopPrice: e.stopPrice, quantity: e.quantity }),
+        );
+        await this.ledger.applyToOrder(e.orderId, { type: 'MODIFIED' }, effectId);
+        return { ok: true };
+      },
+      async (error) => {
+        if (error.kind === 'order_not_found' || error.outcomeUnknown) {
+          const found = await this.lookup(e);
+          if (found && (found.status !== 'open' || error.outcomeUnknown)) {
+            await this.syncWith(e.orderId, found, effectId);
+            return { ok: true };
+          }
+        } else if (!error.retryable) {
+          await this.ledger.applyToOrder(e.orderId, { type: 'MODIFY_REJECTED', reason: error.message }, effectId);
+        }
+        return undefined;
+      },
+    );
+  }
+
+  /** The order on the exchange; undefined when the lookup itself failed. */
+  private async lookup(e: { clientOrderId: string; symbol: string }): Promise<ExchangeOrder | null | undefined> {
+    try {
+      return await this.call('fetchOrder', () => this.connector.fetchOrder({ clientOrderId: e.clientOrderId, exchangeOrderId: null, symbol: e.symbol }));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Brings the ledger order in line with the exchange's view of it, settling the effect. */
+  async syncWith(orderId: string, exchange: ExchangeOrder, effectId?: string): Promise<void> {
+    const order = await this.ledger.order(orderId);
+    if (!order) return;
+    const events = eventsToMatchExchange(order, exchange, this.ledger.now());
+    if (events.length > 0) await this.ledger.applyEventsToOrder(orderId, events, effectId);
+    else if (effectId !== undefined) await this.ledger.recordSettled(effectId);
+  }
+}

@@ -1,0 +1,83 @@
+import type { ExchangeOrder, ExchangeReply } from '../src/connectors/connector.js';
+import type { OrderEventInput } from '../src/domain/requests.js';
+import type { Order } from '../src/domain/schemas.js';
+import { ORDER_TERMINAL } from '../src/domain/schemas.js';
+import type { ReadonlyDeep } from './ledger.js';
+
+/**
+ * The events that bring a ledger order in line with what the exchange reports for it:
+ * acknowledgement, every trade the ledger lacks (by trade id), then the final status.
+ * Used after a crash, after an unknown outcome, and by the order monitor's resync.
+ */
+export function eventsToMatchExchange(order: ReadonlyDeep<Order>, exchange: ExchangeOrder, at: string): OrderEventInput[] {
+  if (ORDER_TERMINAL.includes(order.status)) return [];
+  const events: OrderEventInput[] = [];
+  if (order.status === 'PENDING' || order.status === 'SUBMITTED' || order.connectorOrderId === null) {
+    events.push({ type: 'ACCEPTED', connectorOrderId: exchange.exchangeOrderId, at });
+  }
+  for (const t of exchange.trades) {
+    if (order.tradeIds.includes(t.tradeId)) continue;
+    events.push({ type: 'FILL', tradeId: t.tradeId, quantity: t.quantity, price: t.price, fee: t.fee, feeCurrency: t.feeCurrency, liquidity: t.liquidity, at: t.at });
+  }
+  if (order.status === 'PENDING_UPDATE' && exchange.status === 'open') {
+    const m = order.pendingUpdate;
+    const applied = m !== null && (m.price === null || m.price === exchange.price) && (m.stopPrice === null || m.stopPrice === exchange.stopPrice) && (m.quantity === null || m.quantity === exchange.quantity);
+    events.push(applied ? { type: 'MODIFIED', at } : { type: 'MODIFY_REJECTED', reason: 'exchange shows the order unchanged', at });
+  }
+  switch (exchange.status) {
+    case 'canceled':
+      events.push({ type: 'CANCELED', reason: exchange.reason, at });
+      break;
+    case 'expired':
+      events.push({ type: 'EXPIRED', at });
+      break;
+    case 'rejected':
+      events.push({ type: 'REJECTED', reason: exchange.reason ?? 'rejected by the exchange', at });
+      break;
+    default:
+      break;
+  }
+  return events;
+}
+
+/** An exchange reply as an order event. */
+export function eventForReply(reply: ExchangeReply): OrderEventInput {
+  switch (reply.type) {
+    case 'ack':
+      return { type: 'ACCEPTED', connectorOrderId: reply.exchangeOrderId, at: reply.at };
+    case 'fill': {
+      const t = reply.trade;
+      return { type: 'FILL', tradeId: t.tradeId, quantity: t.quantity, price: t.price, fee: t.fee, feeCurrency: t.feeCurrency, liquidity: t.liquidity, at: t.at };
+    }
+    case 'reject':
+      return { type: 'REJECTED', reason: reply.reason, at: reply.at };
+    case 'canceled':
+      return { type: 'CANCELED', reason: reply.reason, at: reply.at };
+    case 'modified':
+      return { type: 'MODIFIED', at: reply.at };
+    case 'expired':
+      return { type: 'EXPIRED', at: reply.at };
+  }
+}
+
+export function clientOrderIdOf(reply: ExchangeReply): string {
+  return reply.type === 'fill' ? reply.trade.clientOrderId : reply.clientOrderId;
+}
+
+/** A reply that only repeats what a terminal order already says; dropped without an anomaly. */
+export function repeatsTerminal(order: ReadonlyDeep<Order>, reply: ExchangeReply): boolean {
+  if (!ORDER_TERMINAL.includes(order.status)) return false;
+  switch (reply.type) {
+    case 'ack':
+    case 'modified':
+      return true;
+    case 'canceled':
+      return order.status === 'CANCELED';
+    case 'expired':
+      return order.status === 'EXPIRED';
+    case 'reject':
+      return order.status === 'REJECTED';
+    case 'fill':
+      return order.tradeIds.includes(reply.trade.tradeId);
+  }
+}

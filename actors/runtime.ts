@@ -1,0 +1,187 @@
+import type { IExecutionConnector } from '../src/connectors/connector.js';
+import type { Clock } from '../src/domain/clock.js';
+import { PlanExecutionConfigSchema, type PlanExecutionConfig, type PlanExecutionConfigInput } from '../src/domain/config.js';
+import { parseOrThrow } from '../src/domain/errors.js';
+import type { IdSource } from '../src/domain/ids.js';
+import type { Order } from '../src/domain/schemas.js';
+import { EffectRunner } from './effect-runner.js';
+import { FlowTerminationHandler, RuntimeEvents, type FlowMetrics, type RuntimeEvent, type RuntimeEventType } from './flows.js';
+import { Lanes } from './lanes.js';
+import { StrategyLedger, type LedgerView } from './ledger.js';
+import { ReplyRouter } from './reply-router.js';
+import { realSleep, type Sleep } from './retry.js';
+import { ExecutionWorker, type DirectiveOutcome } from './worker.js';
+
+export interface OpenRuntimeOptions {
+  readonly dataDir: string;
+  readonly connector: IExecutionConnector;
+  readonly clock?: Clock;
+  readonly ids?: IdSource;
+  /** `orchestration.plan_execution` of platform.yaml; defaults apply to what is left out. */
+  readonly config?: PlanExecutionConfigInput;
+  /** How retries wait (tests may pass a no-op). */
+  readonly sleep?: Sleep;
+}
+
+export interface ReconcileReport {
+  /** Outbox effects found on opening, whose outcome had to be established. */
+  readonly outboxResolved: number;
+  /** Non-terminal orders compared with the exchange. */
+  readonly ordersChecked: number;
+  /** Orders whose ledger state changed to match the exchange. */
+  readonly ordersChanged: number;
+  /** Orders the exchange could not be asked about (left as they were). */
+  readonly ordersUnreachable: number;
+}
+
+const SYNCABLE: readonly Order['status'][] = ['SUBMITTED', 'OPEN', 'PARTIALLY_FILLED', 'PENDING_CANCEL', 'PENDING_UPDATE'];
+
+/**
+ * The embeddable runtime: a StrategyLedger on a data dir, an ExecutionWorker for directives,
+ * exchange effects run after commit, and exchange replies routed back as order events.
+ * Opening it reconciles with the exchange before anything new is sent.
+ */
+export class TradingRuntime {
+  private readonly events = new RuntimeEvents();
+  private readonly lanes = new Lanes();
+  private readonly flowsEnded: FlowTerminationHandler;
+  private readonly worker: ExecutionWorker;
+  private readonly effects: EffectRunner;
+  private readonly router: ReplyRouter;
+  private unsubscribe: (() => void) | undefined;
+  /** The first error that escaped a background task (a halted store, a bug). */
+  backgroundError: unknown;
+
+  private constructor(
+    private readonly ledgerImpl: StrategyLedger,
+    private readonly connector: IExecutionConnector,
+    readonly config: PlanExecutionConfig,
+    sleep: Sleep,
+  ) {
+    this.flowsEnded = new FlowTerminationHandler(this.events, config.monitoring.alert_on_slow_execution_ms);
+    this.worker = new ExecutionWorker(ledgerImpl, connector.capabilities, config, this.events);
+    this.effects = new EffectRunner(ledgerImpl, connector, config, this.lanes, sleep, this.worker.onEffectResult);
+    this.router = new ReplyRouter(ledgerImpl, this.lanes, (e) => (this.backgroundError ??= e));
+  }
+
+  static async open(options: OpenRuntimeOptions): Promise<TradingRuntime> {
+    const config = parseOrThrow('plan_execution config', PlanExecutionConfigSchema, options.config ?? {});
+    const ledger = await StrategyLedger.open({
+      dataDir: options.dataDir,
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.ids ? { ids: options.ids } : {}),
+    });
+    const runtime = new TradingRuntime(ledger, options.connector, config, options.sleep ?? realSleep);
+    try {
+      await runtime.recover();
+    } catch (error) {
+      await ledger.close();
+      throw error;
+    }
+    return runtime;
+  }
+
+  /** What recovery found when this runtime opened. */
+  recovery: ReconcileReport | undefined;
+
+  private async recover(): Promise<void> {
+    // Replies may arrive while we look: they queue behind the lookups of their order.
+    this.unsubscribe = this.connector.onReply(this.router.accept);
+    const outbox = await this.ledgerImpl.outbox();
+    const covered = new Set(outbox.map((e) => e.effect.orderId));
+    // Effects committed before a crash: each resolves by asking the exchange first.
+    this.effects.enqueue(outbox, true);
+    const report = await this.syncOrders((order) => !covered.has(order.orderId));
+    await this.lanes.idle();
+    this.recovery = { ...report, outboxResolved: outbox.length };
+    this.ledgerImpl.host.onEffects = (effects) => this.effects.enqueue(effects);
+    await this.worker.resumeClosing();
+  }
+
+  private async syncOrders(include: (order: Order) => boolean): Promise<Omit<ReconcileReport, 'outboxResolved'>> {
+    let ordersChecked = 0;
+    let ordersChanged = 0;
+    let ordersUnreachable = 0;
+    const tasks: Promise<void>[] = [];
+    for (const id of this.ledgerImpl.host.liveIds('order')) {
+      const record = this.ledgerImpl.host.record(id);
+      if (!record) continue;
+      const order = { ...(record.context as Order), status: record.value as Order['status'] };
+      if (!SYNCABLE.includes(order.status) || !include(order)) continue;
+      ordersChecked++;
+      tasks.push(
+        this.lanes.run(order.clientOrderId, async () => {
+          let found;
+          try {
+            found = await this.connector.fetchOrder({ clientOrderId: order.clientOrderId, exchangeOrderId: order.connectorOrderId, symbol: order.symbol });
+          } catch {
+            ordersUnreachable++;
+            return;
+          }
+          const before = this.ledgerImpl.host.record(id)?.seq;
+          if (found === null) {
+            // Not on the exchange and no effect in flight: it never got there.
+            await this.ledgerImpl.applyToOrder(id, { type: 'REJECTED', reason: 'not found on the exchange during reconciliation' });
+          } else {
+            await this.effects.syncWith(id, found);
+          }
+          if (this.ledgerImpl.host.record(id)?.seq !== before) ordersChanged++;
+        }),
+      );
+    }
+    await Promise.all(tasks);
+    return { ordersChecked, ordersChanged, ordersUnreachable };
+  }
+
+  /**
+   * Submits an ExecutionDirective. Resolves after its turn is committed, with the outcome; the
+   * same directive_id submitted again (also after a restart) returns the first outcome.
+   * Throws ValidationError (every violated rule) or NotFoundError; nothing is written then.
+   */
+  submit(directive: unknown): Promise<DirectiveOutcome> {
+    return this.worker.submit(directive);
+  }
+
+  on<T extends RuntimeEventType>(type: T, listener: (event: Extract<RuntimeEvent, { type: T }>) => void): () => void {
+    return this.events.on(type, listener);
+  }
+
+  /** Read-only ledger views for planners and reports. */
+  get ledger(): LedgerView {
+    return this.ledgerImpl.view();
+  }
+
+  /** The writable ledger, for platform code and tests; planners use `ledger`. */
+  get strategyLedger(): StrategyLedger {
+    return this.ledgerImpl;
+  }
+
+  metrics(): FlowMetrics & { readonly repeatedReplies: number; readonly openFlows: number } {
+    return { ...this.flowsEnded.metrics(), repeatedReplies: this.router.repeated, openFlows: this.worker.openFlows };
+  }
+
+  /** Compares every working order with the exchange and records what the ledger missed. */
+  async reconcile(): Promise<ReconcileReport> {
+    const report = await this.syncOrders(() => true);
+    return { ...report, outboxResolved: 0 };
+  }
+
+  /** Resolves when every effect, reply and flow started so far has finished. */
+  async settled(): Promise<void> {
+    for (;;) {
+      await this.lanes.idle();
+      await this.ledgerImpl.host.settled();
+      if (this.worker.openFlows === 0) {
+        await this.lanes.idle();
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe?.();
+    await this.lanes.idle();
+    await this.ledgerImpl.close();
+  }
+}

@@ -1,0 +1,390 @@
+import { D, str } from '../src/domain/decimal.js';
+import { ExecutionDirectiveSchema, type ExecutionAction, type ExecutionDirective, type Scope } from '../src/domain/directive.js';
+import { NotFoundError, parseOrThrow } from '../src/domain/errors.js';
+import type { Order, OrderRole } from '../src/domain/schemas.js';
+import type { ConnectorCapabilities } from '../src/connectors/connector.js';
+import type { PlanExecutionConfig } from '../src/domain/config.js';
+import type { EffectResult } from './effect-runner.js';
+import type { RuntimeEvents } from './flows.js';
+import type { Turn } from './host.js';
+import type { PreparedOrder, ReadonlyDeep, StrategyLedger } from './ledger.js';
+
+/** What a directive did, as committed; a second submit of the same directive_id returns it. */
+export interface DirectiveOutcome {
+  readonly directive_id: string;
+  readonly scope: Scope;
+  readonly action: ExecutionAction;
+  readonly plan_id: string | null;
+  readonly group_ids: readonly string[];
+  /** Orders this directive created. */
+  readonly order_ids: readonly string[];
+  /** Existing orders it asked to cancel or modify. */
+  readonly affected_order_ids: readonly string[];
+  /** `closing`: a CLOSE_EXISTING waiting for its cancels before it flattens. */
+  readonly stage: 'done' | 'closing';
+  readonly at: string;
+  /** Kept while `stage` is `closing`, so the close can resume after a restart. */
+  readonly directive?: unknown;
+}
+
+interface Flow {
+  readonly directive: ExecutionDirective;
+  readonly startedMs: number;
+  readonly pending: Set<string>;
+  readonly failures: { orderId: string; kind: string; message: string }[];
+  outcome: DirectiveOutcome;
+  /** Runs when every pending effect has reported (CLOSE_EXISTING's second step). */
+  then?: () => Promise<void>;
+}
+
+const WORKING: readonly Order['status'][] = ['SUBMITTED', 'OPEN', 'PARTIALLY_FILLED', 'PENDING_UPDATE'];
+const MODIFIABLE: readonly Order['status'][] = ['OPEN', 'PARTIALLY_FILLED'];
+
+/**
+ * ExecutionWorker (the seeds' PlanExecutionOrchestrator): validates a directive, turns it into
+ * actor events in one committed turn with its outcome record, and follows the effects it caused
+ * until the flow ends with TRADE_EXECUTED or EXECUTION_FAILED, then FLOW_STOPPED.
+ */
+export class ExecutionWorker {
+  private readonly flows = new Map<string, Flow>();
+  private readonly byOrder = new Map<string, Flow>();
+  private readonly inFlight = new Map<string, Promise<DirectiveOutcome>>();
+
+  constructor(
+    private readonly ledger: StrategyLedger,
+    private readonly capabilities: ConnectorCapabilities,
+    private readonly config: PlanExecutionConfig,
+    private readonly events: RuntimeEvents,
+  ) {}
+
+  /** Validates and executes; resolves once the directive's turn is committed. Idempotent by directive_id. */
+  submit(input: unknown): Promise<DirectiveOutcome> {
+    const directive = parseOrThrow('ExecutionDirective', ExecutionDirectiveSchema, input);
+    const running = this.inFlight.get(directive.directive_id);
+    if (running) return running;
+    const p = this.execute(directive).finally(() => this.inFlight.delete(directive.directive_id));
+    this.inFlight.set(directive.directive_id, p);
+    return p;
+  }
+
+  async outcome(directiveId: string): Promise<DirectiveOutcome | undefined> {
+    const raw = await this.ledger.store.getRaw('directive', directiveId);
+    return raw === undefined ? undefined : (JSON.parse(raw) as DirectiveOutcome);
+  }
+
+  private async execute(d: ExecutionDirective): Promise<DirectiveOutcome> {
+    const earlier = await this.outcome(d.directive_id);
+    if (earlier) return earlier;
+    const action = d.execution_plan!.action;
+    switch (d.scope) {
+      case 'NEW_TRADE':
+        return this.newTrade(d);
+      case 'MODIFY_EXISTING':
+        return action === 'CANCEL_GROUP' ? this.cancel(d, [d.target_group_id!]) : this.modifyOrders(d);
+      case 'CLOSE_EXISTING':
+        return this.close(d, action === 'EXECUTE_TRADE');
+    }
+  }
+
+  // ---- scopes ---------------------------------------------------------------------------------
+
+  private async newTrade(d: ExecutionDirective): Promise<DirectiveOutcome> {
+    const e = d.entry_plan!;
+    const prepared = await this.ledger.prepareOrder({
+      plan: { strategyInstanceId: d.strategy_instance_id, symbol: e.symbol, direction: e.direction, comments: d.rationale },
+      group: { executionStrategy: d.execution_plan!.execution_strategy, targetQuantity: d.size_plan!.position_size },
+      order: {
+        side: e.direction,
+        orderType: e.order_type,
+        role: 'ENTRY',
+        quantity: d.size_plan!.position_size,
+        price: e.limit_price,
+        stopPrice: e.stop_price,
+        timeInForce: e.time_in_force,
+      },
+    });
+    return this.commit(d, [prepared], (turn, flow) => {
+      const o = this.ledger.addOrder(turn, prepared);
+      this.expect(flow, o.orderId);
+      return { plan_id: o.planId, group_ids: [o.groupId], order_ids: [o.orderId], affected_order_ids: [] };
+    });
+  }
+
+  /** CANCEL_GROUP (groupIds given) or CANCEL_ALL_IN_PLAN / the first step of a close. */
+  private async cancel(d: ExecutionDirective, groupIds: readonly string[], planId: string | null = null): Promise<DirectiveOutcome> {
+    for (const g of groupIds) if (!(await this.ledger.group(g))) throw new NotFoundError(g, 'no such ExecutionGroup');
+    const plan = planId ?? (await this.ledger.group(groupIds[0]!))?.parentPlanId ?? null;
+    return this.commit(d, [], (turn, flow) => ({
+      plan_id: plan,
+      group_ids: groupIds,
+      order_ids: [],
+      affected_order_ids: this.cancelGroupsIn(turn, flow, groupIds, d.rationale ?? `directive ${d.directive_id}`),
+    }));
+  }
+
+  private cancelGroupsIn(turn: Turn, flow: Flow, groupIds: readonly string[], reason: string): string[] {
+    const affected: string[] = [];
+    for (const groupId of groupIds) {
+      const group = turn.snapshot(groupId);
+      if (!group || group.status !== 'active') continue;
+      turn.send(groupId, { type: 'CANCEL', at: turn.at });
+      for (const orderId of (group.context as { openOrderIds: string[] }).openOrderIds) {
+        const before = turn.snapshot(orderId)?.value;
+        if (turn.send(orderId, { type: 'CANCEL', at: turn.at, reason }) !== 'applied') continue;
+        affected.push(orderId);
+        if (before !== 'PENDING') this.expect(flow, orderId);
+      }
+    }
+    return affected;
+  }
+
+  private async close(d: ExecutionDirective, flatten: boolean): Promise<DirectiveOutcome> {
+    const planId = d.target_plan_id!;
+    const plan = await this.ledger.plan(planId);
+    if (!plan || (plan.status !== 'PENDING' && plan.status !== 'ACTIVE')) throw new NotFoundError(planId, 'is not an open TradePlan');
+    const outcome = await this.commit(d, [], (turn, flow) => {
+      const affected = this.cancelGroupsIn(turn, flow, plan.openGroupIds, d.rationale ?? `close ${planId}`);
+      if (flatten) flow.then = () => this.flatten(flow, planId);
+      return {
+        plan_id: planId,
+        group_ids: plan.openGroupIds,
+        order_ids: [],
+        affected_order_ids: affected,
+        stage: flatten ? 'closing' : 'done',
+        ...(flatten ? { directive: d } : {}),
+      };
+    });
+    return outcome;
+  }
+
+  /** Second step of CLOSE_EXISTING + EXECUTE_TRADE: once its orders are done, a market exit for the net position. */
+  private async flatten(flow: Flow, planId: string): Promise<void> {
+    const deadline = Date.now() + this.config.timeout_seconds * 1000;
+    while (!(await this.planQuiet(planId))) {
+      if (Date.now() > deadline) throw new Error(`orders of ${planId} did not finish cancelling within ${this.config.timeout_seconds} s`);
+      await Promise.race([this.ledger.host.nextCommit(), new Promise((r) => setTimeout(r, 50))]);
+    }
+    const position = await this.ledger.position(planId);
+    const net = new D(position?.netQuantity ?? '0');
+    const d = flow.directive;
+    if (net.isZero() || !position || (position.status !== 'ACTIVE' && position.status !== 'PENDING')) {
+      await this.ledger.host.run(this.ledger.now(), (turn) => this.recordOutcome(turn, { ...flow.outcome, stage: 'done', directive: undefined }, flow));
+      return;
+    }
+    const prepared = await this.ledger.prepareOrder({
+      plan: { planId },
+      group: { executionStrategy: d.execution_plan!.execution_strategy, targetQuantity: str(net.abs()) },
+      order: { side: net.isNegative() ? 'BUY' : 'SELL', orderType: 'MARKET', role: 'EXIT', quantity: str(net.abs()), timeInForce: 'GTC' },
+    });
+    try {
+      await this.ledger.host.run(this.ledger.now(), (turn) => {
+        const o = this.ledger.addOrder(turn, prepared);
+        this.expect(flow, o.orderId);
+        this.recordOutcome(turn, { ...flow.outcome, stage: 'done', directive: undefined, group_ids: [...flow.outcome.group_ids, o.groupId], order_ids: [o.orderId] }, flow);
+      });
+    } finally {
+      this.ledger.release(prepared);
+    }
+  }
+
+  private async planQuiet(planId: string): Promise<boolean> {
+    for (const group of await this.ledger.groupsOfPlan(planId)) {
+      for (const order of await this.ledger.ordersOfGroup(group.groupId)) {
+        if (WORKING.includes(order.status) || order.status === 'PENDING_CANCEL') return false;
+      }
+    }
+    return true;
+  }
+
+  private async modifyOrders(d: ExecutionDirective): Promise<DirectiveOutcome> {
+    const groupId = d.target_group_id!;
+    const group = await this.ledger.group(groupId);
+    if (!group || group.status !== 'ACTIVE') throw new NotFoundError(groupId, 'is not an active ExecutionGroup');
+    const orders = (await this.ledger.ordersOfGroup(groupId)).filter((o) => MODIFIABLE.includes(o.status));
+    const changes = orders.map((o) => ({ order: o, change: this.changeFor(d, o) })).filter((c) => c.change !== null);
+    const replacements: { old: ReadonlyDeep<Order>; prepared: PreparedOrder }[] = [];
+    try {
+      if (!this.capabilities.modify) {
+        for (const { order, change } of changes) {
+          const quantity = str(new D(change!.quantity ?? order.quantity).minus(order.filledQuantity));
+          replacements.push({
+            old: order,
+            prepared: await this.ledger.prepareOrder({
+              group: { groupId },
+              order: {
+                side: order.side,
+                orderType: order.orderType,
+                role: order.role,
+                quantity,
+                price: change!.price ?? order.price,
+                stopPrice: change!.stopPrice ?? order.stopPrice,
+                timeInForce: order.timeInForce,
+              },
+            }),
+          });
+        }
+      }
+      return await this.commit(d, replacements.map((r) => r.prepared), (turn, flow) => {
+        const affected: string[] = [];
+        const created: string[] = [];
+        if (this.capabilities.modify) {
+          for (const { order, change } of changes) {
+            if (turn.send(order.orderId, { type: 'MODIFY', at: turn.at, price: change!.price, stopPrice: change!.stopPrice, quantity: change!.quantity }) === 'applied') {
+              affected.push(order.orderId);
+              this.expect(flow, order.orderId);
+            }
+          }
+        } else {
+          // Cancel-replace: the replacement joins the group before the old order can end it.
+          for (const { old, prepared } of replacements) {
+            const o = this.ledger.addOrder(turn, prepared);
+            created.push(o.orderId);
+            this.expect(flow, o.orderId);
+            if (turn.send(old.orderId, { type: 'CANCEL', at: turn.at, reason: `replaced by ${o.orderId}` }) === 'applied') {
+              affected.push(old.orderId);
+              this.expect(flow, old.orderId);
+            }
+          }
+        }
+        return { plan_id: group.parentPlanId, group_ids: [groupId], order_ids: created, affected_order_ids: affected };
+      });
+    } finally {
+      for (const r of replacements) this.ledger.release(r.prepared);
+    }
+  }
+
+  /** The new price/stop/quantity a MODIFY_ORDERS directive gives an order of this role, or null. */
+  private changeFor(d: ExecutionDirective, o: ReadonlyDeep<Order>): { price: string | null; stopPrice: string | null; quantity: string | null } | null {
+    const byRole: Record<OrderRole, { price: string | null; stopPrice: string | null }> = {
+      ENTRY: { price: d.entry_plan?.limit_price ?? null, stopPrice: d.entry_plan?.stop_price ?? null },
+      EXIT: { price: d.entry_plan?.limit_price ?? null, stopPrice: d.entry_plan?.stop_price ?? null },
+      STOP_LOSS: { price: null, stopPrice: d.exit_plan?.stop_loss_price ?? null },
+      TAKE_PROFIT: { price: d.exit_plan?.take_profit_price ?? null, stopPrice: null },
+    };
+    const c = byRole[o.role];
+    const price = o.orderType === 'LIMIT' || o.orderType === 'STOP_LIMIT' ? c.price : null;
+    const stopPrice = o.orderType === 'STOP' || o.orderType === 'STOP_LIMIT' ? c.stopPrice : null;
+    let quantity = d.size_plan?.position_size ?? null;
+    if (quantity !== null && !new D(quantity).greaterThan(o.filledQuantity)) quantity = null;
+    if (price === null && stopPrice === null && quantity === null) return null;
+    return { price, stopPrice, quantity };
+  }
+
+  // ---- flows ----------------------------------------------------------------------------------
+
+  /**
+   * One turn: `build` sends the directive's events and says what it did; the outcome record is
+   * written in the same batch. The flow exists before the commit, so no effect result is missed.
+   */
+  private async commit(
+    d: ExecutionDirective,
+    prepared: readonly PreparedOrder[],
+    build: (turn: Turn, flow: Flow) => Partial<DirectiveOutcome> & Pick<DirectiveOutcome, 'plan_id' | 'group_ids' | 'order_ids' | 'affected_order_ids'>,
+  ): Promise<DirectiveOutcome> {
+    const at = this.ledger.now();
+    const flow: Flow = {
+      directive: d,
+      startedMs: performance.now(),
+      pending: new Set(),
+      failures: [],
+      outcome: { directive_id: d.directive_id, scope: d.scope, action: d.execution_plan!.action, plan_id: null, group_ids: [], order_ids: [], affected_order_ids: [], stage: 'done', at },
+    };
+    try {
+      const outcome = await this.ledger.host.run(at, (turn) => {
+        const done = { ...flow.outcome, ...build(turn, flow) };
+        this.recordOutcome(turn, done, flow);
+        return done;
+      });
+      this.flows.set(d.directive_id, flow);
+      this.maybeFinish(flow);
+      return outcome;
+    } catch (error) {
+      for (const id of flow.pending) this.byOrder.delete(id);
+      throw error;
+    } finally {
+      for (const p of prepared) this.ledger.release(p);
+    }
+  }
+
+  private recordOutcome(turn: Turn, outcome: DirectiveOutcome, flow: Flow): void {
+    flow.outcome = outcome;
+    turn.ops.push({ type: 'put', area: 'directive', key: outcome.directive_id, value: JSON.stringify(outcome) });
+    // A close still to flatten survives a restart through this index (see `resumeClosing`).
+    const closing = `closing!${outcome.directive_id}`;
+    turn.ops.push(outcome.stage === 'closing' ? { type: 'put', area: 'index', key: closing, value: '' } : { type: 'del', area: 'index', key: closing });
+  }
+
+  /**
+   * After a restart: CLOSE_EXISTING directives whose flattening step had not run yet continue.
+   * Needs the directive itself, so its record keeps it.
+   */
+  async resumeClosing(): Promise<number> {
+    const ids: string[] = [];
+    for await (const key of this.ledger.store.keys('index', { gte: 'closing!', lt: 'closing"' })) ids.push(key.slice('closing!'.length));
+    for (const id of ids) {
+      const outcome = await this.outcome(id);
+      if (!outcome?.directive || !outcome.plan_id) continue;
+      const directive = ExecutionDirectiveSchema.parse(outcome.directive);
+      const flow: Flow = { directive, startedMs: performance.now(), pending: new Set(), failures: [], outcome };
+      this.flows.set(id, flow);
+      const planId = outcome.plan_id;
+      flow.then = () => this.flatten(flow, planId);
+      this.maybeFinish(flow);
+    }
+    return ids.length;
+  }
+
+  private expect(flow: Flow, orderId: string): void {
+    flow.pending.add(orderId);
+    this.byOrder.set(orderId, flow);
+  }
+
+  /** Called by the effect runner for every effect outcome. */
+  onEffectResult = (orderId: string, kind: string, result: EffectResult): void => {
+    const flow = this.byOrder.get(orderId);
+    if (!flow) return;
+    this.byOrder.delete(orderId);
+    flow.pending.delete(orderId);
+    if (!result.ok) flow.failures.push({ orderId, kind, message: result.error.message });
+    if (this.flows.has(flow.directive.directive_id)) this.maybeFinish(flow);
+  };
+
+  private maybeFinish(flow: Flow): void {
+    if (flow.pending.size > 0) return;
+    const next = flow.then;
+    if (next && flow.failures.length === 0) {
+      flow.then = undefined;
+      next().then(
+        () => this.maybeFinish(flow),
+        (error: Error) => {
+          flow.failures.push({ orderId: '', kind: 'flow', message: error.message });
+          this.finish(flow);
+        },
+      );
+      return;
+    }
+    this.finish(flow);
+  }
+
+  private finish(flow: Flow): void {
+    const d = flow.directive;
+    this.flows.delete(d.directive_id);
+    const at = this.ledger.now();
+    const o = flow.outcome;
+    const base = { directiveId: d.directive_id, scope: d.scope, action: o.action, planId: o.plan_id, orderIds: [...o.order_ids, ...o.affected_order_ids], at };
+    const durationMs = performance.now() - flow.startedMs;
+    if (flow.failures.length === 0) {
+      this.events.publish({ type: 'TRADE_EXECUTED', ...base });
+      this.events.publish({ type: 'FLOW_STOPPED', flowId: d.directive_id, finalState: 'SUCCESS', reason: 'Execution completed successfully', durationMs, at });
+    } else {
+      const message = flow.failures.map((f) => `${f.orderId || 'flow'} ${f.kind}: ${f.message}`).join('; ');
+      this.events.publish({ type: 'EXECUTION_FAILED', ...base, errorType: flow.failures[0]!.kind, errorMessage: message });
+      this.events.publish({ type: 'FLOW_STOPPED', flowId: d.directive_id, finalState: 'ERROR', reason: `Execution failed: ${message}`, durationMs, at });
+    }
+  }
+
+  /** Flows still waiting for effects (for `settled()`). */
+  get openFlows(): number {
+    return this.flows.size;
+  }
+}
