@@ -37,6 +37,11 @@ interface Flow {
   then?: () => Promise<void>;
 }
 
+function publicOutcome(o: DirectiveOutcome): DirectiveOutcome {
+  const { directive: _kept, ...rest } = o;
+  return rest;
+}
+
 const WORKING: readonly Order['status'][] = ['SUBMITTED', 'OPEN', 'PARTIALLY_FILLED', 'PENDING_UPDATE'];
 const MODIFIABLE: readonly Order['status'][] = ['OPEN', 'PARTIALLY_FILLED'];
 
@@ -62,14 +67,18 @@ export class ExecutionWorker {
     const directive = parseOrThrow('ExecutionDirective', ExecutionDirectiveSchema, input);
     const running = this.inFlight.get(directive.directive_id);
     if (running) return running;
-    const p = this.execute(directive).finally(() => this.inFlight.delete(directive.directive_id));
+    const p = this.execute(directive)
+      .then(publicOutcome)
+      .finally(() => this.inFlight.delete(directive.directive_id));
     this.inFlight.set(directive.directive_id, p);
     return p;
   }
 
+  /** The stored outcome of a directive, as committed (including what a resumable close keeps). */
   async outcome(directiveId: string): Promise<DirectiveOutcome | undefined> {
-    const raw = await this.ledger.store.getRaw('directive', directiveId);
-    return raw === undefined ? undefined : (JSON.parse(raw) as DirectiveOutcome);
+    await this.ledger.host.settled();
+    const raw = await this.ledger.store.getJson('directive', directiveId);
+    return raw as DirectiveOutcome | undefined;
   }
 
   private async execute(d: ExecutionDirective): Promise<DirectiveOutcome> {
