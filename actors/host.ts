@@ -108,6 +108,8 @@ export class Turn {
   readonly anomalies: Anomaly[] = [];
   readonly ops: StoreOp[] = [];
   readonly settledEffects: string[] = [];
+  /** What the turn is for (e.g. `directive`), for turn observers such as the journal writer. */
+  readonly meta: Record<string, unknown> = {};
 
   constructor(
     private readonly live: ReadonlyMap<string, LiveActor>,
@@ -251,6 +253,7 @@ export class ActorHost {
   private seq: number;
   private transitionCount = 0;
   private commitWaiters: (() => void)[] = [];
+  private readonly observers: ((turn: Turn) => void)[] = [];
   onEffects: ((effects: readonly CommittedEffect[]) => void) | undefined;
   /** Keys of live records that failed to decode on open; those actors stay closed. */
   readonly corrupt: CorruptRecordError[] = [];
@@ -313,6 +316,7 @@ export class ActorHost {
     if (halted) return Promise.reject(halted);
     const turn = new Turn(this.live, at);
     const result = build(turn);
+    for (const observe of this.observers) observe(turn);
     const { ops, actors, effects, terminal } = this.seal(turn);
     return this.committer.submit({ ops, actors, after: { effects, terminal, result } }).then(() => result);
   }
@@ -379,6 +383,15 @@ export class ActorHost {
     const waiters = this.commitWaiters;
     this.commitWaiters = [];
     for (const w of waiters) w();
+  }
+
+  /**
+   * Sees every turn after its events and before it is sealed, and may add operations to it
+   * (`turn.ops`), which then commit in the same batch: how the journal records causality
+   * atomically with the ledger change it explains. Must not send events.
+   */
+  observe(observer: (turn: Turn) => void): void {
+    this.observers.push(observer);
   }
 
   /** Resolves after the next batch is committed (for flows waiting on a condition). */

@@ -187,6 +187,7 @@ export class ExecutionWorker {
     });
     try {
       await this.ledger.host.run(this.ledger.now(), (turn) => {
+        turn.meta.directive = d;
         const o = this.ledger.addOrder(turn, prepared);
         this.expect(flow, o.orderId);
         this.recordOutcome(turn, { ...flow.outcome, stage: 'done', directive: undefined, group_ids: [...flow.outcome.group_ids, o.groupId], order_ids: [o.orderId] }, flow);
@@ -300,6 +301,7 @@ export class ExecutionWorker {
     };
     try {
       const outcome = await this.ledger.host.run(at, (turn) => {
+        turn.meta.directive = d;
         const done = { ...flow.outcome, ...build(turn, flow) };
         this.recordOutcome(turn, done, flow);
         return done;
