@@ -99,6 +99,7 @@ export class EffectRunner {
             price: e.price,
             stopPrice: e.stopPrice,
             timeInForce: e.timeInForce,
+            ocoGroup: e.ocoGroup,
           }),
         );
         await this.ledger.applyToOrder(e.orderId, { type: 'ACCEPTED', connectorOrderId: placed.exchangeOrderId }, effectId);

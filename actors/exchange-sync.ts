@@ -55,6 +55,8 @@ export function eventForReply(reply: ExchangeReply): OrderEventInput {
       return { type: 'CANCELED', reason: reply.reason, at: reply.at };
     case 'modified':
       return { type: 'MODIFIED', at: reply.at };
+    case 'resized':
+      return { type: 'RESIZED', quantity: reply.quantity, at: reply.at };
     case 'expired':
       return { type: 'EXPIRED', at: reply.at };
   }
@@ -70,6 +72,7 @@ export function repeatsTerminal(order: ReadonlyDeep<Order>, reply: ExchangeReply
   switch (reply.type) {
     case 'ack':
     case 'modified':
+    case 'resized':
       return true;
     case 'canceled':
       return order.status === 'CANCELED';

@@ -19,7 +19,7 @@ export const MACHINES = {
 const PROBE_AT = '2000-01-01T00:00:00.000Z';
 const STEPPERS: Record<ActorKind, MachineStepper> = {
   plan: new MachineStepper(tradePlanMachine, {
-    planId: 'TPL_20000101_000000_probe', strategyInstanceId: 'probe', symbol: 'PROBE', direction: 'BUY', comments: null, at: PROBE_AT,
+    planId: 'TPL_20000101_000000_probe', strategyInstanceId: 'probe', symbol: 'PROBE', direction: 'BUY', comments: null, exitPlan: null, at: PROBE_AT,
   } satisfies PlanInput),
   group: new MachineStepper(executionGroupMachine, {
     groupId: 'EXG_20000101_000000_probe', parentPlanId: 'TPL_20000101_000000_probe', executionStrategy: 'SINGLE', targetQuantity: null, at: PROBE_AT,
@@ -27,7 +27,7 @@ const STEPPERS: Record<ActorKind, MachineStepper> = {
   order: new MachineStepper(orderMachine, {
     orderId: 'ORD_20000101_000000_probe', parentGroupId: 'EXG_20000101_000000_probe', parentPlanId: 'TPL_20000101_000000_probe',
     clientOrderId: 'probe', symbol: 'PROBE', side: 'BUY', orderType: 'MARKET', role: 'ENTRY', quantity: '1', price: null,
-    stopPrice: null, timeInForce: 'GTC', at: PROBE_AT,
+    stopPrice: null, timeInForce: 'GTC', ocoGroup: null, at: PROBE_AT,
   } satisfies OrderInput),
 };
 

@@ -34,6 +34,12 @@ export interface PlanPosition extends Position {
   readonly status: PlanStatus;
   /** Realized P&L net of fees. */
   readonly realizedPnlNet: string;
+  /** The price the unrealized figures use: the one asked for, else the plan's last mark; null if neither. */
+  readonly markPrice: string | null;
+  /** (mark - average entry) x net quantity; null without a mark. */
+  readonly unrealizedPnl: string | null;
+  /** mark x net quantity (negative for a short); null without a mark. */
+  readonly marketValue: string | null;
 }
 
 /** A validated registration whose ids are reserved; see `prepareOrder`. */
@@ -65,7 +71,7 @@ export interface LedgerView {
   ordersOfGroup(groupId: string): Promise<ReadonlyDeep<Order>[]>;
   fillsOfOrder(orderId: string): Promise<ReadonlyDeep<Fill>[]>;
   history(actorId: string): Promise<readonly TransitionRecord[]>;
-  position(planId: string): Promise<PlanPosition | undefined>;
+  position(planId: string, markPrice?: string): Promise<PlanPosition | undefined>;
 }
 
 export interface OpenLedgerOptions {
@@ -205,7 +211,7 @@ export class StrategyLedger implements LedgerView {
     const groupId = parents.groupId ?? prepared.groupId!;
     const symbol = parents.symbol ?? (plan && 'symbol' in plan ? plan.symbol : '');
     if (prepared.planId && plan && 'strategyInstanceId' in plan) {
-      turn.create('plan', { planId, strategyInstanceId: plan.strategyInstanceId, symbol, direction: plan.direction, comments: plan.comments, at });
+      turn.create('plan', { planId, strategyInstanceId: plan.strategyInstanceId, symbol, direction: plan.direction, comments: plan.comments, exitPlan: plan.exitPlan, at });
     }
     if (prepared.groupId && 'executionStrategy' in group) {
       turn.create('group', { groupId, parentPlanId: planId, executionStrategy: group.executionStrategy, targetQuantity: group.targetQuantity ?? req.order.quantity, at });
@@ -224,6 +230,7 @@ export class StrategyLedger implements LedgerView {
       price: req.order.price,
       stopPrice: req.order.stopPrice,
       timeInForce: req.order.timeInForce,
+      ocoGroup: req.order.ocoGroup,
       at,
     });
     turn.ops.push({ type: 'put', area: 'index', key: clientKey(clientOrderId), value: orderId });
@@ -428,11 +435,24 @@ export class StrategyLedger implements LedgerView {
     return freeze(out);
   }
 
-  async position(planId: string): Promise<PlanPosition | undefined> {
+  async position(planId: string, markPrice?: string): Promise<PlanPosition | undefined> {
     const plan = await this.plan(planId);
     if (!plan) return undefined;
     const p = plan.position;
-    return freeze({ planId, symbol: plan.symbol, status: plan.status, ...p, realizedPnlNet: str(new D(p.realizedPnl).minus(p.fees)) });
+    const mark = markPrice ?? plan.mark?.price ?? null;
+    const net = new D(p.netQuantity);
+    // Cost basis is unsigned entry notional: long P&L = value - cost, short P&L = cost - |value|.
+    const unrealized = mark === null ? null : str(new D(mark).times(net).minus(net.isNegative() ? new D(p.costBasis).negated() : p.costBasis));
+    return freeze({
+      planId,
+      symbol: plan.symbol,
+      status: plan.status,
+      ...p,
+      realizedPnlNet: str(new D(p.realizedPnl).minus(p.fees)),
+      markPrice: mark,
+      unrealizedPnl: unrealized,
+      marketValue: mark === null ? null : str(new D(mark).times(net)),
+    });
   }
 
   async anomalies(limit = -1): Promise<Anomaly[]> {
@@ -462,7 +482,7 @@ export class StrategyLedger implements LedgerView {
       ordersOfGroup: (id: string) => self.ordersOfGroup(id),
       fillsOfOrder: (id: string) => self.fillsOfOrder(id),
       history: (id: string) => self.history(id),
-      position: (id: string) => self.position(id),
+      position: (id: string, mark?: string) => self.position(id, mark),
     });
   }
 

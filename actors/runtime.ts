@@ -1,5 +1,8 @@
 import type { IExecutionConnector } from '../src/connectors/connector.js';
-import type { Clock } from '../src/domain/clock.js';
+import { systemClock, type Clock } from '../src/domain/clock.js';
+import { DurableTimers } from './timers.js';
+import { PositionMonitor, type PositionReport } from './position-monitor.js';
+import { Protection, protectedPlansOf } from './protection.js';
 import { PlanExecutionConfigSchema, type PlanExecutionConfig, type PlanExecutionConfigInput } from '../src/domain/config.js';
 import { parseOrThrow } from '../src/domain/errors.js';
 import type { IdSource } from '../src/domain/ids.js';
@@ -21,6 +24,13 @@ export interface OpenRuntimeOptions {
   readonly config?: PlanExecutionConfigInput;
   /** How retries wait (tests may pass a no-op). */
   readonly sleep?: Sleep;
+  /** Durable monitor intervals (defaults: orders every 5 minutes, positions every 10, as in the seeds). */
+  readonly monitors?: { readonly orderIntervalMs?: number; readonly positionIntervalMs?: number };
+  /**
+   * Check the durable timers on this wall-clock period. Defaults to 1000 ms with the system
+   * clock and to off with an injected clock, whose owner calls `poll()` after moving it.
+   */
+  readonly pollEveryMs?: number | null;
 }
 
 export interface ReconcileReport {
@@ -48,6 +58,9 @@ export class TradingRuntime {
   private readonly worker: ExecutionWorker;
   private readonly effects: EffectRunner;
   private readonly router: ReplyRouter;
+  private readonly protection: Protection;
+  private readonly positions: PositionMonitor;
+  private readonly timers: DurableTimers;
   private unsubscribe: (() => void) | undefined;
   /** The first error that escaped a background task (a halted store, a bug). */
   backgroundError: unknown;
@@ -57,11 +70,23 @@ export class TradingRuntime {
     private readonly connector: IExecutionConnector,
     readonly config: PlanExecutionConfig,
     sleep: Sleep,
+    clock: Clock,
   ) {
+    const onError = (e: unknown) => (this.backgroundError ??= e);
     this.flowsEnded = new FlowTerminationHandler(this.events, config.monitoring.alert_on_slow_execution_ms);
     this.worker = new ExecutionWorker(ledgerImpl, connector.capabilities, config, this.events);
     this.effects = new EffectRunner(ledgerImpl, connector, config, this.lanes, sleep, this.worker.onEffectResult);
-    this.router = new ReplyRouter(ledgerImpl, this.lanes, (e) => (this.backgroundError ??= e));
+    this.router = new ReplyRouter(ledgerImpl, this.lanes, onError);
+    this.protection = new Protection(ledgerImpl, connector.capabilities, this.lanes, onError);
+    this.positions = new PositionMonitor(ledgerImpl, connector, () => this.reconcile());
+    this.timers = new DurableTimers(ledgerImpl, clock);
+    // Protection follows every turn that touched a plan with exit levels.
+    ledgerImpl.host.observe((turn) => {
+      for (const planId of protectedPlansOf(turn)) {
+        const plan = turn.snapshot(planId);
+        if (plan && (plan.context as { exitPlan: unknown }).exitPlan) this.protection.schedule(planId);
+      }
+    });
   }
 
   static async open(options: OpenRuntimeOptions): Promise<TradingRuntime> {
@@ -71,9 +96,16 @@ export class TradingRuntime {
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.ids ? { ids: options.ids } : {}),
     });
-    const runtime = new TradingRuntime(ledger, options.connector, config, options.sleep ?? realSleep);
+    const clock = options.clock ?? systemClock;
+    const runtime = new TradingRuntime(ledger, options.connector, config, options.sleep ?? realSleep, clock);
     try {
       await runtime.recover();
+      const orderEvery = options.monitors?.orderIntervalMs ?? 5 * 60_000;
+      const positionEvery = options.monitors?.positionIntervalMs ?? 10 * 60_000;
+      await runtime.timers.arm('order_monitor', orderEvery, () => runtime.monitorOrders().then(() => undefined));
+      await runtime.timers.arm('position_monitor', positionEvery, () => runtime.monitorPositions().then(() => undefined));
+      const pollEvery = options.pollEveryMs === undefined ? (options.clock ? null : 1000) : options.pollEveryMs;
+      if (pollEvery !== null) runtime.timers.start(pollEvery, (e) => (runtime.backgroundError ??= e));
     } catch (error) {
       await ledger.close();
       throw error;
@@ -96,6 +128,27 @@ export class TradingRuntime {
     this.recovery = { ...report, outboxResolved: outbox.length };
     this.ledgerImpl.host.onEffects = (effects) => this.effects.enqueue(effects);
     await this.worker.resumeClosing();
+    for (const planId of this.ledgerImpl.host.liveIds('plan')) this.protection.schedule(planId);
+  }
+
+  /** Fires the durable monitor timers that are due by the clock. Call after moving a simulated clock. */
+  poll(): Promise<void> {
+    return this.timers.poll();
+  }
+
+  /** order_monitor: resync working orders from the exchange (a stream alone is not trusted), then protection. */
+  async monitorOrders(): Promise<ReconcileReport> {
+    const report = await this.reconcile();
+    for (const planId of this.ledgerImpl.host.liveIds('plan')) this.protection.schedule(planId);
+    await this.lanes.idle();
+    return report;
+  }
+
+  /** position_monitor: marks, trailing stops, and reconciliation of positions with the exchange. */
+  async monitorPositions(): Promise<PositionReport> {
+    const report = await this.positions.tick();
+    await this.lanes.idle();
+    return report;
   }
 
   private async syncOrders(include: (order: Order) => boolean): Promise<Omit<ReconcileReport, 'outboxResolved'>> {
@@ -180,6 +233,7 @@ export class TradingRuntime {
   }
 
   async close(): Promise<void> {
+    this.timers.stop();
     this.unsubscribe?.();
     await this.lanes.idle();
     await this.ledgerImpl.close();

@@ -1,7 +1,7 @@
 import { D, str } from '../src/domain/decimal.js';
 import { ExecutionDirectiveSchema, type ExecutionAction, type ExecutionDirective, type Scope } from '../src/domain/directive.js';
 import { NotFoundError, parseOrThrow } from '../src/domain/errors.js';
-import type { Order, OrderRole } from '../src/domain/schemas.js';
+import type { ExitPlanLevels, Order, OrderRole } from '../src/domain/schemas.js';
 import type { ConnectorCapabilities } from '../src/connectors/connector.js';
 import type { PlanExecutionConfig } from '../src/domain/config.js';
 import type { EffectResult } from './effect-runner.js';
@@ -35,6 +35,13 @@ interface Flow {
   outcome: DirectiveOutcome;
   /** Runs when every pending effect has reported (CLOSE_EXISTING's second step). */
   then?: () => Promise<void>;
+}
+
+/** The exit plan of a directive as the plan's exit levels, or null when it has none. */
+function exitLevels(d: ExecutionDirective): ExitPlanLevels | null {
+  const x = d.exit_plan;
+  if (!x || (!x.stop_loss_price && !x.take_profit_price && !x.trailing_offset)) return null;
+  return { stopLossPrice: x.stop_loss_price, takeProfitPrice: x.take_profit_price, trailingOffset: x.trailing_offset };
 }
 
 function publicOutcome(o: DirectiveOutcome): DirectiveOutcome {
@@ -100,7 +107,7 @@ export class ExecutionWorker {
   private async newTrade(d: ExecutionDirective): Promise<DirectiveOutcome> {
     const e = d.entry_plan!;
     const prepared = await this.ledger.prepareOrder({
-      plan: { strategyInstanceId: d.strategy_instance_id, symbol: e.symbol, direction: e.direction, comments: d.rationale },
+      plan: { strategyInstanceId: d.strategy_instance_id, symbol: e.symbol, direction: e.direction, comments: d.rationale, exitPlan: exitLevels(d) },
       group: { executionStrategy: d.execution_plan!.execution_strategy, targetQuantity: d.size_plan!.position_size },
       order: {
         side: e.direction,
@@ -152,6 +159,8 @@ export class ExecutionWorker {
     const plan = await this.ledger.plan(planId);
     if (!plan || (plan.status !== 'PENDING' && plan.status !== 'ACTIVE')) throw new NotFoundError(planId, 'is not an open TradePlan');
     const outcome = await this.commit(d, [], (turn, flow) => {
+      // No protection is to be re-placed for a plan being closed.
+      if (plan.exitPlan) turn.send(planId, { type: 'EXIT_PLAN_SET', at: turn.at, exitPlan: { stopLossPrice: null, takeProfitPrice: null, trailingOffset: null } });
       const affected = this.cancelGroupsIn(turn, flow, plan.openGroupIds, d.rationale ?? `close ${planId}`);
       if (flatten) flow.then = () => this.flatten(flow, planId);
       return {
@@ -237,6 +246,21 @@ export class ExecutionWorker {
       return await this.commit(d, replacements.map((r) => r.prepared), (turn, flow) => {
         const affected: string[] = [];
         const created: string[] = [];
+        // New exit levels are the plan's from now on: protection follows them.
+        const plan = turn.snapshot(group.parentPlanId);
+        const levels = exitLevels(d);
+        if (plan && levels) {
+          const current = (plan.context as { exitPlan: ExitPlanLevels | null }).exitPlan;
+          turn.send(group.parentPlanId, {
+            type: 'EXIT_PLAN_SET',
+            at: turn.at,
+            exitPlan: {
+              stopLossPrice: levels.stopLossPrice ?? current?.stopLossPrice ?? null,
+              takeProfitPrice: levels.takeProfitPrice ?? current?.takeProfitPrice ?? null,
+              trailingOffset: levels.trailingOffset ?? current?.trailingOffset ?? null,
+            },
+          });
+        }
         if (this.capabilities.modify) {
           for (const { order, change } of changes) {
             if (turn.send(order.orderId, { type: 'MODIFY', at: turn.at, price: change!.price, stopPrice: change!.stopPrice, quantity: change!.quantity }) === 'applied') {

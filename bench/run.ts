@@ -59,7 +59,7 @@ async function seedOrders(host: ActorHost, count: number, clock: ManualClock): P
   for (let start = 0; start < count; start += PER_GROUP * 10) {
     await host.run(at, (turn) => {
       const planId = newId('plan', clock, ids);
-      turn.create('plan', { planId, strategyInstanceId: 'bench', symbol: 'BTC/USDT', direction: 'BUY', comments: null, at });
+      turn.create('plan', { planId, strategyInstanceId: 'bench', symbol: 'BTC/USDT', direction: 'BUY', comments: null, exitPlan: null, at });
       for (let g = start; g < Math.min(count, start + PER_GROUP * 10); g += PER_GROUP) {
         const groupId = newId('group', clock, ids);
         turn.create('group', { groupId, parentPlanId: planId, executionStrategy: 'SINGLE', targetQuantity: null, at });
@@ -68,7 +68,7 @@ async function seedOrders(host: ActorHost, count: number, clock: ManualClock): P
           const orderId = newId('order', clock, ids);
           turn.create('order', {
             orderId, parentGroupId: groupId, parentPlanId: planId, clientOrderId: `c${i}`, symbol: 'BTC/USDT',
-            side: 'BUY', orderType: 'LIMIT', role: 'ENTRY', quantity: '10', price: '100.5', stopPrice: null, timeInForce: 'GTC', at,
+            side: 'BUY', orderType: 'LIMIT', role: 'ENTRY', quantity: '10', price: '100.5', stopPrice: null, timeInForce: 'GTC', ocoGroup: null, at,
           });
           turn.send(groupId, { type: 'ORDER_ADDED', orderId, at });
           turn.send(orderId, { type: 'SUBMIT', at });

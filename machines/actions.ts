@@ -16,6 +16,7 @@ export interface PlaceOrderEffect {
   readonly price: string | null;
   readonly stopPrice: string | null;
   readonly timeInForce: TimeInForce;
+  readonly ocoGroup: string | null;
 }
 
 export interface CancelOrderEffect {

@@ -24,6 +24,8 @@ export interface OrderInput {
   readonly price: string | null;
   readonly stopPrice: string | null;
   readonly timeInForce: TimeInForce;
+  /** One-cancels-other link shared with sibling protection orders, or null. */
+  readonly ocoGroup: string | null;
   readonly at: string;
 }
 
@@ -47,6 +49,8 @@ export type OrderEvent =
   | { type: 'CANCEL_REJECTED'; at: string; reason: string }
   | { type: 'MODIFY'; at: string; price: string | null; stopPrice: string | null; quantity: string | null }
   | { type: 'MODIFIED'; at: string }
+  /** The exchange changed the quantity itself (one-cancels-other after a sibling filled). */
+  | { type: 'RESIZED'; at: string; quantity: string }
   | { type: 'MODIFY_REJECTED'; at: string; reason: string }
   | { type: 'REJECTED'; at: string; reason: string }
   | { type: 'EXPIRED'; at: string };
@@ -108,6 +112,7 @@ const requestPlacement = {
     price: c.price,
     stopPrice: c.stopPrice,
     timeInForce: c.timeInForce,
+    ocoGroup: c.ocoGroup,
   }),
 } as const;
 
@@ -186,6 +191,14 @@ const reportOverfill = {
   },
 } as const;
 
+/** RESIZED: the exchange shrank the order; at or below what filled, the order is done. */
+const resizeTransitions = [
+  // Nothing filled and nothing left: the order was cancelled (its quantity stays as placed).
+  { guard: 'resizeLeavesNothingFilled', target: 'CANCELED', actions: ['dropModification', 'rememberOcoReason'] },
+  { guard: 'resizeCompletes', target: 'FILLED', actions: ['applyResize', 'dropModification'] },
+  { actions: 'applyResize' },
+] as const;
+
 /** The FILL transitions of every state that can receive a fill. */
 function fillTransitions(partialTarget: 'PARTIALLY_FILLED' | undefined) {
   const take = [recordFill, notifyFilled, 'applyFill'] as const;
@@ -252,6 +265,11 @@ export const orderMachine = setup({
       };
     }),
     dropModification: assign({ pendingUpdate: null }),
+    applyResize: assign(({ context, event }) => {
+      if (event.type !== 'RESIZED') return {};
+      return { quantity: Decimal.max(d(event.quantity), d(context.filledQuantity)).toFixed(), updatedAt: event.at };
+    }),
+    rememberOcoReason: assign({ reason: 'reduced to nothing by one-cancels-other' }),
   },
   guards: {
     isDuplicateTrade: ({ context, event }) => event.type === 'FILL' && context.tradeIds.includes(event.tradeId),
@@ -263,6 +281,9 @@ export const orderMachine = setup({
       event.type === 'MODIFY' &&
       (event.price !== null || event.stopPrice !== null || event.quantity !== null) &&
       (event.quantity === null || d(event.quantity).greaterThan(context.filledQuantity)),
+    resizeLeavesNothingFilled: ({ context, event }) =>
+      event.type === 'RESIZED' && d(event.quantity).lessThanOrEqualTo(context.filledQuantity) && d(context.filledQuantity).isZero(),
+    resizeCompletes: ({ context, event }) => event.type === 'RESIZED' && d(event.quantity).lessThanOrEqualTo(context.filledQuantity),
     modificationFills: ({ context }) =>
       context.pendingUpdate?.quantity != null && d(context.filledQuantity).greaterThanOrEqualTo(context.pendingUpdate.quantity),
   },
@@ -282,6 +303,7 @@ export const orderMachine = setup({
     price: input.price,
     stopPrice: input.stopPrice,
     timeInForce: input.timeInForce,
+    ocoGroup: input.ocoGroup,
     filledQuantity: '0',
     averageFillPrice: null,
     fees: '0',
@@ -308,6 +330,7 @@ export const orderMachine = setup({
     },
     SUBMITTED: {
       on: {
+        RESIZED: resizeTransitions,
         ACCEPTED: { target: 'OPEN', actions: ['touch', 'rememberConnectorId'] },
         FILL: fillTransitions('PARTIALLY_FILLED'),
         CANCEL: { target: 'PENDING_CANCEL', actions: ['touch', 'rememberReason', requestCancel] },
@@ -318,6 +341,7 @@ export const orderMachine = setup({
     },
     OPEN: {
       on: {
+        RESIZED: resizeTransitions,
         ACCEPTED: { actions: 'rememberConnectorId' },
         FILL: fillTransitions('PARTIALLY_FILLED'),
         CANCEL: { target: 'PENDING_CANCEL', actions: ['touch', 'rememberReason', requestCancel] },
@@ -328,6 +352,7 @@ export const orderMachine = setup({
     },
     PARTIALLY_FILLED: {
       on: {
+        RESIZED: resizeTransitions,
         ACCEPTED: { actions: 'rememberConnectorId' },
         FILL: fillTransitions('PARTIALLY_FILLED'),
         CANCEL: { target: 'PENDING_CANCEL', actions: ['touch', 'rememberReason', requestCancel] },
@@ -338,6 +363,7 @@ export const orderMachine = setup({
     },
     PENDING_CANCEL: {
       on: {
+        RESIZED: resizeTransitions,
         ACCEPTED: { actions: 'rememberConnectorId' },
         // A fill can race the cancel; partial fills keep the cancel pending.
         FILL: fillTransitions(undefined),
@@ -353,6 +379,7 @@ export const orderMachine = setup({
     },
     PENDING_UPDATE: {
       on: {
+        RESIZED: resizeTransitions,
         ACCEPTED: { actions: 'rememberConnectorId' },
         FILL: fillTransitions(undefined),
         MODIFIED: [

@@ -1,6 +1,6 @@
 import { D as Decimal, type Dec } from '../src/domain/decimal.js';
-import { assign, setup } from 'xstate';
-import type { ExitReason, GroupStatus, OrderRole, Side, TradePlanContext } from '../src/domain/schemas.js';
+import { and, assign, setup } from 'xstate';
+import type { ExitPlanLevels, ExitReason, GroupStatus, OrderRole, Side, TradePlanContext } from '../src/domain/schemas.js';
 import { applyFillToPosition, FLAT } from './position.js';
 
 export interface PlanInput {
@@ -9,6 +9,7 @@ export interface PlanInput {
   readonly symbol: string;
   readonly direction: Side;
   readonly comments: string | null;
+  readonly exitPlan: ExitPlanLevels | null;
   readonly at: string;
 }
 
@@ -26,7 +27,13 @@ export type PlanEvent =
       price: string;
       fee: string;
     }
-  | { type: 'GROUP_CLOSED'; at: string; groupId: string; status: GroupStatus };
+  | { type: 'GROUP_CLOSED'; at: string; groupId: string; status: GroupStatus }
+  /** New exit levels (a trailing stop moved, or a MODIFY_ORDERS directive). */
+  | { type: 'EXIT_PLAN_SET'; at: string; exitPlan: ExitPlanLevels }
+  /** The position monitor's mark price. */
+  | { type: 'MARK'; at: string; price: string }
+  /** Reconciliation found the position closed outside the runtime, at this price. */
+  | { type: 'EXTERNAL_CLOSE'; at: string; price: string };
 
 type Args = { context: TradePlanContext; event: PlanEvent };
 
@@ -75,6 +82,25 @@ export const tradePlanMachine = setup({
       return { openGroupIds: context.openGroupIds.filter((id) => id !== e.groupId), updatedAt: e.at };
     }),
     markClosed: assign({ closedAt: ({ event }) => event.at, updatedAt: ({ event }) => event.at }),
+    setExitPlan: assign({
+      exitPlan: ({ context, event }) => (event.type === 'EXIT_PLAN_SET' ? event.exitPlan : context.exitPlan),
+      updatedAt: ({ event }) => event.at,
+    }),
+    setMark: assign({
+      mark: ({ context, event }) => (event.type === 'MARK' ? { price: event.price, at: event.at } : context.mark),
+    }),
+    closeExternally: assign(({ context, event }) => {
+      if (event.type !== 'EXTERNAL_CLOSE') return {};
+      const net = new Decimal(context.position.netQuantity);
+      // Realized as if the position were sold (or bought back) at that price; no fee is known.
+      const position = applyFillToPosition(context.position, net.isNegative() ? 'BUY' : 'SELL', net.abs().toFixed(), event.price, '0');
+      return {
+        position: { ...position, boughtQuantity: context.position.boughtQuantity, soldQuantity: context.position.soldQuantity },
+        externalClose: { quantity: net.negated().toFixed(), price: event.price, at: event.at },
+        exitReason: 'MANUAL_EXIT' as const,
+        updatedAt: event.at,
+      };
+    }),
     clearExitReason: assign({ exitReason: null }),
   },
   guards: {
@@ -83,6 +109,8 @@ export const tradePlanMachine = setup({
     openGroup: ({ context, event }) => event.type === 'GROUP_CLOSED' && context.openGroupIds.includes(event.groupId),
     lastGroupClosedFlat: (args) => lastGroupClosing(args) && isFlat(args.context) && hasTraded(args.context),
     lastGroupClosedUntraded: (args) => lastGroupClosing(args) && !hasTraded(args.context),
+    notFlat: ({ context }) => !isFlat(context),
+    noOpenGroup: ({ context }) => context.openGroupIds.length === 0,
     flattenedWithNoOpenGroup: ({ context, event }) => {
       if (event.type !== 'FILLED' || context.openGroupIds.length > 0 || !context.groupIds.includes(event.groupId)) return false;
       const p = applyFillToPosition(context.position, event.side, event.quantity, event.price, event.fee);
@@ -98,6 +126,9 @@ export const tradePlanMachine = setup({
     symbol: input.symbol,
     direction: input.direction,
     comments: input.comments,
+    exitPlan: input.exitPlan,
+    mark: null,
+    externalClose: null,
     groupIds: [],
     openGroupIds: [],
     position: FLAT,
@@ -115,6 +146,8 @@ export const tradePlanMachine = setup({
           { guard: 'lastGroupClosedUntraded', target: 'CANCELLED', actions: 'closeGroup' },
           { guard: 'openGroup', actions: 'closeGroup' },
         ],
+        EXIT_PLAN_SET: { actions: 'setExitPlan' },
+        MARK: { actions: 'setMark' },
       },
     },
     ACTIVE: {
@@ -127,6 +160,12 @@ export const tradePlanMachine = setup({
         GROUP_CLOSED: [
           { guard: 'lastGroupClosedFlat', target: 'CLOSED', actions: 'closeGroup' },
           { guard: 'openGroup', actions: 'closeGroup' },
+        ],
+        EXIT_PLAN_SET: { actions: 'setExitPlan' },
+        MARK: { actions: 'setMark' },
+        EXTERNAL_CLOSE: [
+          { guard: and(['notFlat', 'noOpenGroup']), target: 'CLOSED', actions: 'closeExternally' },
+          { guard: 'notFlat', actions: 'closeExternally' },
         ],
       },
     },

@@ -18,12 +18,20 @@ export interface IExecutionConnector {
   fetchOpenOrders(symbol?: string): Promise<ExchangeOrder[]>;
   /** Net position per symbol, as the exchange accounts it (base-asset quantity). */
   fetchPositions(): Promise<ExchangePosition[]>;
+  /** The latest price of a symbol, for marking positions; null if the exchange has none yet. */
+  fetchPrice(symbol: string): Promise<MarketPrice | null>;
   /** Replies pushed by the exchange (private stream). Returns an unsubscribe function. */
   onReply(listener: (reply: ExchangeReply) => void): () => void;
 }
 
 export interface ConnectorCapabilities {
   readonly modify: boolean;
+  /**
+   * Native one-cancels-other: orders placed with the same `ocoGroup` are linked by the
+   * exchange, so a fill on one reduces the others by the same quantity, atomically. Without
+   * it the runtime reduces the sibling itself after the fill reply (a race it cannot close).
+   */
+  readonly oco: boolean;
   readonly orderTypes: readonly OrderType[];
 }
 
@@ -36,6 +44,8 @@ export interface PlaceRequest {
   readonly price: string | null;
   readonly stopPrice: string | null;
   readonly timeInForce: TimeInForce;
+  /** Link id of a one-cancels-other set (protection orders of one plan); see capabilities.oco. */
+  readonly ocoGroup?: string | null;
 }
 
 export interface PlaceResult {
@@ -85,6 +95,13 @@ export interface ExchangeOrder {
   readonly reason: string | null;
 }
 
+export interface MarketPrice {
+  readonly last: string;
+  readonly bid: string | null;
+  readonly ask: string | null;
+  readonly at: string;
+}
+
 export interface ExchangePosition {
   readonly symbol: string;
   /** Signed base quantity: long +, short -. */
@@ -98,6 +115,8 @@ export type ExchangeReply =
   | { readonly type: 'reject'; readonly clientOrderId: string; readonly reason: string; readonly at: string }
   | { readonly type: 'canceled'; readonly clientOrderId: string; readonly reason: string | null; readonly at: string }
   | { readonly type: 'modified'; readonly clientOrderId: string; readonly at: string }
+  /** The exchange itself changed the order's quantity (one-cancels-other after a sibling filled). */
+  | { readonly type: 'resized'; readonly clientOrderId: string; readonly quantity: string; readonly at: string }
   | { readonly type: 'expired'; readonly clientOrderId: string; readonly at: string };
 
 /**

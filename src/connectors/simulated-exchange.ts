@@ -3,6 +3,7 @@ import { isoAt } from '../domain/clock.js';
 import { D, DECIMAL_RE, str, type Dec } from '../domain/decimal.js';
 import { OrderType, Side, TimeInForce } from '../domain/schemas.js';
 import type {
+  MarketPrice,
   ConnectorCapabilities,
   ExchangeOrder,
   ExchangeOrderStatus,
@@ -154,6 +155,8 @@ export interface SimulatedExchangeOptions {
   readonly allowShort?: boolean;
   readonly faults?: FaultOptions;
   readonly modify?: boolean;
+  /** Native one-cancels-other for orders placed with the same `ocoGroup` (default true). */
+  readonly oco?: boolean;
   readonly orderTypes?: readonly OrderType[];
 }
 
@@ -191,6 +194,7 @@ export interface ResolvedSimOptions {
   readonly allowShort: boolean;
   readonly faults: { readonly rate: number; readonly kinds: FaultKind[] };
   readonly modify: boolean;
+  readonly oco: boolean;
   readonly orderTypes: OrderType[];
 }
 
@@ -223,6 +227,8 @@ export interface SimOrderRecord {
   readonly expiresAt: number | null;
   /** MARKET buys: the last price at placement, for the funds reservation. */
   readonly refPrice: string | null;
+  /** One-cancels-other link: a fill reduces the other open orders of the set by as much. */
+  readonly ocoGroup: string | null;
 }
 
 export interface SimulatedExchangeState {
@@ -295,7 +301,7 @@ export class SimulatedExchange implements IExecutionConnector {
   ) {
     this.opts = resolveOptions(options);
     this.name = this.opts.name;
-    this.capabilities = { modify: this.opts.modify, orderTypes: [...this.opts.orderTypes] };
+    this.capabilities = { modify: this.opts.modify, oco: this.opts.oco, orderTypes: [...this.opts.orderTypes] };
     this.makerRate = new D(this.opts.makerBps).div(BPS);
     this.takerRate = new D(this.opts.takerBps).div(BPS);
     this.slipRate = new D(this.opts.slippageBps).div(BPS);
@@ -336,6 +342,13 @@ export class SimulatedExchange implements IExecutionConnector {
 
   async fetchPositions(): Promise<ExchangePosition[]> {
     return this.call('fetchPositions', null, () => this.positionList());
+  }
+
+  async fetchPrice(symbol: string): Promise<MarketPrice | null> {
+    return this.call('fetchPrice', null, () => {
+      const last = this.marks[symbol];
+      return last === undefined ? null : { last, bid: null, ask: null, at: this.nowIso() };
+    });
   }
 
   onReply(listener: (reply: ExchangeReply) => void): () => void {
@@ -581,6 +594,7 @@ export class SimulatedExchange implements IExecutionConnector {
       rested: false,
       expiresAt: req.timeInForce === 'DAY' ? nextUtcMidnight(now) : null,
       refPrice,
+      ocoGroup: this.opts.oco ? (req.ocoGroup ?? null) : null,
     };
     this.orders.push(order);
     this.byClient.set(order.clientOrderId, order);
@@ -847,6 +861,19 @@ export class SimulatedExchange implements IExecutionConnector {
     this.positions[order.symbol] = str(new D(this.positions[order.symbol] ?? '0').plus(signed));
     if (filled.gte(order.quantity)) this.close(order, 'filled', null);
     this.emit({ type: 'fill', trade });
+    if (order.ocoGroup !== null) this.reduceSiblings(order, quantity);
+  }
+
+  /** One-cancels-other: what one order of the set filled, the others can no longer fill. */
+  private reduceSiblings(order: SimOrderRecord, quantity: Dec): void {
+    for (const sibling of this.open.values()) {
+      if (sibling === order || sibling.ocoGroup !== order.ocoGroup) continue;
+      const filled = new D(sibling.filled);
+      const reduced = D.max(filled, new D(sibling.quantity).minus(quantity));
+      sibling.quantity = str(reduced);
+      this.emit({ type: 'resized', clientOrderId: sibling.clientOrderId, quantity: sibling.quantity, at: this.nowIso() });
+      if (reduced.lte(filled)) this.close(sibling, filled.gt(0) ? 'filled' : 'canceled', 'one-cancels-other');
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1081,6 +1108,7 @@ function resolveOptions(o: SimulatedExchangeOptions): ResolvedSimOptions {
     allowShort: o.allowShort ?? true,
     faults: { rate, kinds },
     modify: o.modify ?? true,
+    oco: o.oco ?? true,
     orderTypes,
   };
 }

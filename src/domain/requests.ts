@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DECIMAL_RE } from './decimal.js';
-import { ExecutionStrategyType, groupIdSchema, OrderRole, OrderType, planIdSchema, Side, TimeInForce } from './schemas.js';
+import { ExecutionStrategyType, ExitPlanLevelsSchema, groupIdSchema, OrderRole, OrderType, planIdSchema, Side, TimeInForce } from './schemas.js';
 
 const positive = z
   .string({ message: 'must be a decimal string' })
@@ -17,6 +17,8 @@ export const OrderSpecSchema = z
     price: positive.nullable().default(null),
     stopPrice: positive.nullable().default(null),
     timeInForce: TimeInForce.default('GTC'),
+    /** Links protection orders one-cancels-other (see ConnectorCapabilities.oco). */
+    ocoGroup: z.string().min(1).nullable().default(null),
     clientOrderId: z.string().min(1).max(36).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').optional(),
   })
   .superRefine((o, ctx) => {
@@ -38,6 +40,7 @@ export const RegisterOrderSchema = z.object({
       symbol: z.string().min(1, 'must not be empty'),
       direction: Side,
       comments: z.string().nullable().default(null),
+      exitPlan: ExitPlanLevelsSchema.nullable().default(null),
     }).strict(),
   ]).optional(),
   group: z.union([
@@ -81,6 +84,11 @@ export const OrderEventInputSchema = z.discriminatedUnion('type', [
     quantity: positive.nullable().default(null),
   }),
   z.object({ type: z.literal('MODIFIED'), at: utc.optional() }),
+  z.object({
+    type: z.literal('RESIZED'),
+    at: utc.optional(),
+    quantity: z.string().regex(DECIMAL_RE, 'must be a decimal string').refine((s) => !s.startsWith('-'), 'must not be negative'),
+  }),
   z.object({ type: z.literal('MODIFY_REJECTED'), at: utc.optional(), reason: z.string().default('modify rejected') }),
   z.object({ type: z.literal('REJECTED'), at: utc.optional(), reason: z.string().default('rejected') }),
   z.object({ type: z.literal('EXPIRED'), at: utc.optional() }),

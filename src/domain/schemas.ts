@@ -64,6 +64,7 @@ export const OrderContextSchema = z.object({
   price: positive.nullable(),
   stopPrice: positive.nullable(),
   timeInForce: TimeInForce,
+  ocoGroup: z.string().nullable(),
   filledQuantity: nonNegative,
   averageFillPrice: positive.nullable(),
   fees: decimal,
@@ -114,6 +115,14 @@ export const PositionSchema = z.object({
 });
 export type Position = z.infer<typeof PositionSchema>;
 
+/** Exit levels of a plan: protection orders follow them (stop-loss, take-profit, trailing). */
+export const ExitPlanLevelsSchema = z.object({
+  stopLossPrice: positive.nullable(),
+  takeProfitPrice: positive.nullable(),
+  trailingOffset: positive.nullable(),
+});
+export type ExitPlanLevels = z.infer<typeof ExitPlanLevelsSchema>;
+
 export const TradePlanContextSchema = z.object({
   planId: planIdSchema,
   strategyInstanceId: z.string().min(1),
@@ -123,6 +132,11 @@ export const TradePlanContextSchema = z.object({
   groupIds: z.array(groupIdSchema),
   openGroupIds: z.array(groupIdSchema),
   position: PositionSchema,
+  exitPlan: ExitPlanLevelsSchema.nullable(),
+  /** Last mark from the position monitor. */
+  mark: z.object({ price: positive, at: utc }).nullable(),
+  /** A position closed outside the runtime, as reconciliation found it (not a fill of ours). */
+  externalClose: z.object({ quantity: decimal, price: positive, at: utc }).nullable(),
   exitReason: ExitReason.nullable(),
   createdAt: utc,
   updatedAt: utc,

@@ -30,6 +30,7 @@ function orderInput(overrides: Partial<OrderInput> = {}): OrderInput {
     price: '150.25',
     stopPrice: null,
     timeInForce: 'GTC',
+    ocoGroup: null,
     at: at(0),
     ...overrides,
   };
@@ -87,6 +88,7 @@ const modified = (): OrderEvent => ({ type: 'MODIFIED', at: at(41) });
 const modifyRejected = (): OrderEvent => ({ type: 'MODIFY_REJECTED', at: at(42), reason: 'bad price' });
 const rejected = (reason = 'insufficient margin'): OrderEvent => ({ type: 'REJECTED', at: at(50), reason });
 const expired = (): OrderEvent => ({ type: 'EXPIRED', at: at(60) });
+const resized = (quantity: string): OrderEvent => ({ type: 'RESIZED', at: at(65), quantity });
 
 /** One event of every type, for "refused" and "absorbed" checks. */
 function eventOf(type: EventType): OrderEvent {
@@ -107,6 +109,8 @@ function eventOf(type: EventType): OrderEvent {
       return modify({ price: '149' });
     case 'MODIFIED':
       return modified();
+    case 'RESIZED':
+      return resized('1');
     case 'MODIFY_REJECTED':
       return modifyRejected();
     case 'REJECTED':
@@ -116,7 +120,7 @@ function eventOf(type: EventType): OrderEvent {
   }
 }
 const ALL_EVENT_TYPES: EventType[] = [
-  'SUBMIT', 'ACCEPTED', 'FILL', 'CANCEL', 'CANCELED', 'CANCEL_REJECTED',
+  'RESIZED', 'SUBMIT', 'ACCEPTED', 'FILL', 'CANCEL', 'CANCELED', 'CANCEL_REJECTED',
   'MODIFY', 'MODIFIED', 'MODIFY_REJECTED', 'REJECTED', 'EXPIRED',
 ];
 
@@ -245,6 +249,7 @@ describe('orderMachine: initial state', () => {
       price: '150.25',
       stopPrice: null,
       timeInForce: 'GTC',
+      ocoGroup: null,
       filledQuantity: '0',
       averageFillPrice: null,
       fees: '0',
@@ -281,6 +286,7 @@ describe('orderMachine: PENDING', () => {
           price: '150.25',
           stopPrice: null,
           timeInForce: 'GTC',
+          ocoGroup: null,
         },
       },
     ]);

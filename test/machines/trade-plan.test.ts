@@ -29,6 +29,7 @@ function planInput(overrides: Partial<PlanInput> = {}): PlanInput {
     symbol: 'AAPL',
     direction: 'BUY',
     comments: null,
+    exitPlan: null,
     at: at(0),
     ...overrides,
   };
@@ -95,9 +96,15 @@ function eventOf(type: EventType): PlanEvent {
       return buy(90, '1', '150');
     case 'GROUP_CLOSED':
       return groupClosed(GROUP_ID);
+    case 'EXIT_PLAN_SET':
+      return { type: 'EXIT_PLAN_SET', at: at(71), exitPlan: { stopLossPrice: '140', takeProfitPrice: null, trailingOffset: null } };
+    case 'MARK':
+      return { type: 'MARK', at: at(72), price: '151' };
+    case 'EXTERNAL_CLOSE':
+      return { type: 'EXTERNAL_CLOSE', at: at(73), price: '149' };
   }
 }
-const ALL_EVENT_TYPES: EventType[] = ['GROUP_ADDED', 'FILLED', 'GROUP_CLOSED'];
+const ALL_EVENT_TYPES: EventType[] = ['GROUP_ADDED', 'FILLED', 'GROUP_CLOSED', 'EXIT_PLAN_SET', 'MARK', 'EXTERNAL_CLOSE'];
 
 /**
  * A fresh plan driven to `state`. ACTIVE: long 10 @ 150.25 with the entry group (GROUP_ID) and a
@@ -135,6 +142,9 @@ describe('tradePlanMachine: initial state', () => {
       symbol: 'AAPL',
       direction: 'BUY',
       comments: 'breakout',
+      exitPlan: null,
+      mark: null,
+      externalClose: null,
       groupIds: [],
       openGroupIds: [],
       position: { netQuantity: '0', averageEntryPrice: null, costBasis: '0', realizedPnl: '0', fees: '0', boughtQuantity: '0', soldQuantity: '0' },

@@ -16,7 +16,7 @@ export type CallFaultKind = 'timeout' | 'network' | 'lost_reply';
 export type FaultKind = CallFaultKind | 'drop_reply';
 export const FAULT_KINDS: readonly FaultKind[] = ['timeout', 'network', 'lost_reply', 'drop_reply'];
 
-export type CallOp = 'place' | 'cancel' | 'modify' | 'fetchOrder' | 'fetchOpenOrders' | 'fetchPositions';
+export type CallOp = 'place' | 'cancel' | 'modify' | 'fetchOrder' | 'fetchOpenOrders' | 'fetchPositions' | 'fetchPrice';
 
 export interface FaultOptions {
   /** Probability in [0, 1] that a call (or, with 'drop_reply', a pushed reply) is faulted. */
