@@ -34,6 +34,10 @@ export class GroupCommitter<T> {
   private scheduled = false;
   private halted: StoreHaltedError | undefined;
   private idle: (() => void)[] = [];
+  /** Turns submitted and turns written, counted; `settled()` waits for its own ticket only. */
+  private submittedCount = 0;
+  private committedCount = 0;
+  private tickets: { readonly upTo: number; readonly resolve: () => void }[] = [];
   batches = 0;
 
   constructor(
@@ -47,16 +51,37 @@ export class GroupCommitter<T> {
 
   submit(write: TurnWrite<T>): Promise<void> {
     if (this.halted) return Promise.reject(this.halted);
+    this.submittedCount++;
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ write, resolve, reject });
       this.schedule();
     });
   }
 
-  /** Resolves when every submitted turn is written (or the store halted). */
+  /**
+   * Resolves when every turn submitted before this call is written (or the store halted);
+   * turns submitted later do not delay it, so readers are not starved under load.
+   */
   settled(): Promise<void> {
+    const upTo = this.submittedCount;
+    if (this.committedCount >= upTo || this.halted) return Promise.resolve();
+    return new Promise((resolve) => this.tickets.push({ upTo, resolve }));
+  }
+
+  /** Resolves when nothing is queued or being written. */
+  drained(): Promise<void> {
     if (!this.writing && !this.scheduled && this.queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private releaseTickets(all: boolean): void {
+    if (this.tickets.length === 0) return;
+    const waiting: typeof this.tickets = [];
+    for (const t of this.tickets) {
+      if (all || t.upTo <= this.committedCount) t.resolve();
+      else waiting.push(t);
+    }
+    this.tickets = waiting;
   }
 
   private schedule(): void {
@@ -103,10 +128,13 @@ export class GroupCommitter<T> {
       this.writing = false;
       for (const t of [...turns, ...this.queue]) t.reject(this.halted);
       this.queue = [];
+      this.releaseTickets(true);
       return this.notifyIdle();
     }
     this.batches++;
+    this.committedCount += turns.length;
     this.writing = false;
+    this.releaseTickets(false);
     for (const t of turns) t.resolve();
     this.onCommitted(turns.map((t) => t.write.after));
     if (this.queue.length > 0) this.schedule();

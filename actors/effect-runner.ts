@@ -44,7 +44,7 @@ export class EffectRunner {
     try {
       switch (ce.effect.kind) {
         case 'placeOrder':
-          result = recovered ? await this.placeRecovered(ce.effectId, ce.effect) : await this.place(ce.effectId, ce.effect);
+          result = await this.place(ce.effectId, ce.effect, recovered);
           break;
         case 'cancelOrder':
           result = await this.cancel(ce.effectId, ce.effect);
@@ -86,9 +86,39 @@ export class EffectRunner {
     }
   }
 
-  private async place(effectId: string, e: PlaceOrderEffect): Promise<EffectResult> {
-    const result = await this.withRetries(
-      async () => {
+  /**
+   * Places an order. While the outcome of a send is unknown (a timeout, a network error, a
+   * recovered effect) nothing is sent again: the order is looked up by clientOrderId, at once
+   * and then with backoff while the lookup itself fails, and sent again only when the exchange
+   * answers that it does not have it. Retries of each kind count against max_retries.
+   */
+  private async place(effectId: string, e: PlaceOrderEffect, mustLookUp = false): Promise<EffectResult> {
+    const policy = this.config.retry_policy;
+    let unknown = mustLookUp;
+    let retries = 0;
+    let sent = false;
+    let last: ConnectorError = new ConnectorError('network', `could not look up ${e.clientOrderId} on the exchange`);
+    const backoff = async (): Promise<boolean> => {
+      if (retries >= policy.max_retries) return false;
+      await this.sleep(backoffDelay(policy, retries++));
+      return true;
+    };
+    for (;;) {
+      if (unknown) {
+        const found = await this.lookup(e);
+        if (found) {
+          await this.syncWith(e.orderId, found, effectId);
+          return { ok: true };
+        }
+        if (found === undefined) {
+          if (await backoff()) continue;
+          return this.failed(effectId, e, { ok: false, error: last, outcomeUnknown: true });
+        }
+        unknown = false; // the exchange does not have it: sending (again) is safe
+        if (sent && !(await backoff())) return this.failed(effectId, e, { ok: false, error: last, outcomeUnknown: false });
+      }
+      try {
+        sent = true;
         const placed = await this.call('place', () =>
           this.connector.place({
             clientOrderId: e.clientOrderId,
@@ -104,41 +134,21 @@ export class EffectRunner {
         );
         await this.ledger.applyToOrder(e.orderId, { type: 'ACCEPTED', connectorOrderId: placed.exchangeOrderId }, effectId);
         return { ok: true };
-      },
-      async (error) => {
-        // The exchange may have the order: ask before sending it again.
-        if (error.kind === 'duplicate_client_order_id' || error.outcomeUnknown) {
-          const found = await this.lookup(e);
-          if (found) {
-            await this.syncWith(e.orderId, found, effectId);
-            return { ok: true };
-          }
-          if (error.kind === 'duplicate_client_order_id') return { ok: false, error, outcomeUnknown: true };
+      } catch (caught) {
+        last = asConnectorError(caught);
+        if (last.kind === 'duplicate_client_order_id' || last.outcomeUnknown) {
+          unknown = true; // look it up before anything else
+          continue;
         }
-        return undefined;
-      },
-    );
-    if (!result.ok) await this.placementFailed(effectId, e, result);
-    return result;
+        if (!last.retryable) return this.failed(effectId, e, { ok: false, error: last, outcomeUnknown: false });
+        if (!(await backoff())) return this.failed(effectId, e, { ok: false, error: last, outcomeUnknown: false });
+      }
+    }
   }
 
-  /** A placement whose outcome a crash hid: only sent if the exchange has never seen it. */
-  private async placeRecovered(effectId: string, e: PlaceOrderEffect): Promise<EffectResult> {
-    const policy = this.config.retry_policy;
-    for (let i = 0; ; i++) {
-      const found = await this.lookup(e);
-      if (found) {
-        await this.syncWith(e.orderId, found, effectId);
-        return { ok: true };
-      }
-      if (found === null) return this.place(effectId, e);
-      if (i >= policy.max_retries) {
-        const error = new ConnectorError('network', `could not look up ${e.clientOrderId} on the exchange`);
-        await this.placementFailed(effectId, e, { ok: false, error, outcomeUnknown: true });
-        return { ok: false, error, outcomeUnknown: true };
-      }
-      await this.sleep(backoffDelay(policy, i));
-    }
+  private async failed(effectId: string, e: PlaceOrderEffect, result: Extract<EffectResult, { ok: false }>): Promise<EffectResult> {
+    await this.placementFailed(effectId, e, result);
+    return result;
   }
 
   private async placementFailed(effectId: string, e: PlaceOrderEffect, r: Extract<EffectResult, { ok: false }>): Promise<void> {

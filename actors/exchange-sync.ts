@@ -66,14 +66,20 @@ export function clientOrderIdOf(reply: ExchangeReply): string {
   return reply.type === 'fill' ? reply.trade.clientOrderId : reply.clientOrderId;
 }
 
-/** A reply that only repeats what a terminal order already says; dropped without an anomaly. */
-export function repeatsTerminal(order: ReadonlyDeep<Order>, reply: ExchangeReply): boolean {
-  if (!ORDER_TERMINAL.includes(order.status)) return false;
+/**
+ * A reply that only repeats what the ledger already knows: the result of our own call that the
+ * effect runner applied first (ack, modified, cancel), or a terminal order hearing its own end.
+ * Dropped without an anomaly; anything else goes to the order, which refuses what it must.
+ */
+export function isRepeat(order: ReadonlyDeep<Order>, reply: ExchangeReply): boolean {
+  const terminal = ORDER_TERMINAL.includes(order.status);
   switch (reply.type) {
     case 'ack':
+      return terminal || order.connectorOrderId === reply.exchangeOrderId;
     case 'modified':
+      return terminal || order.status !== 'PENDING_UPDATE';
     case 'resized':
-      return true;
+      return terminal;
     case 'canceled':
       return order.status === 'CANCELED';
     case 'expired':
@@ -81,6 +87,6 @@ export function repeatsTerminal(order: ReadonlyDeep<Order>, reply: ExchangeReply
     case 'reject':
       return order.status === 'REJECTED';
     case 'fill':
-      return order.tradeIds.includes(reply.trade.tradeId);
+      return terminal && order.tradeIds.includes(reply.trade.tradeId);
   }
 }

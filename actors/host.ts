@@ -327,7 +327,7 @@ export class ActorHost {
   }
 
   async close(): Promise<void> {
-    await this.committer.settled();
+    await this.committer.drained();
     await this.store.close();
   }
 

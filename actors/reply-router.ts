@@ -1,13 +1,13 @@
 import type { ExchangeReply } from '../src/connectors/connector.js';
-import { clientOrderIdOf, eventForReply, repeatsTerminal } from './exchange-sync.js';
+import { clientOrderIdOf, eventForReply, isRepeat } from './exchange-sync.js';
 import type { Lanes } from './lanes.js';
 import type { StrategyLedger } from './ledger.js';
 
 /**
  * The async flow (seeds/EXECUTION_FLOW.md §2): exchange replies become order events, one turn
  * each, in arrival order per order. A reply for an unknown order, or one a terminal order
- * does not allow, is recorded as an anomaly, never thrown; a reply that merely repeats what a
- * terminal order already says is dropped.
+ * does not allow, is recorded as an anomaly, never thrown; a reply that merely repeats what the
+ * ledger already knows is dropped.
  */
 export class ReplyRouter {
   repeated = 0;
@@ -34,7 +34,7 @@ export class ReplyRouter {
       return;
     }
     const order = await this.ledger.order(orderId);
-    if (order && repeatsTerminal(order, reply)) {
+    if (order && isRepeat(order, reply)) {
       this.repeated++;
       return;
     }

@@ -172,12 +172,16 @@ export class TradingRuntime {
             return;
           }
           const before = this.ledgerImpl.host.record(id)?.seq;
+          // A placement left in the outbox (its outcome was unknown) is settled by this answer.
+          const placements = (await this.ledgerImpl.outbox()).filter((e) => e.effect.orderId === id && e.effect.kind === 'placeOrder');
+          const [first, ...rest] = placements.map((e) => e.effectId);
           if (found === null) {
-            // Not on the exchange and no effect in flight: it never got there.
-            await this.ledgerImpl.applyToOrder(id, { type: 'REJECTED', reason: 'not found on the exchange during reconciliation' });
+            // The exchange never got it, and no send of it is in flight (this runs in its lane).
+            await this.ledgerImpl.applyToOrder(id, { type: 'REJECTED', reason: 'not found on the exchange during reconciliation' }, first);
           } else {
-            await this.effects.syncWith(id, found);
+            await this.effects.syncWith(id, found, first);
           }
+          for (const effectId of rest) await this.ledgerImpl.recordSettled(effectId);
           if (this.ledgerImpl.host.record(id)?.seq !== before) ordersChanged++;
         }),
       );

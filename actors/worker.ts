@@ -27,6 +27,14 @@ export interface DirectiveOutcome {
   readonly directive?: unknown;
 }
 
+interface Replacement {
+  readonly oldId: string;
+  readonly newId: string;
+  /** The order's new total quantity, fills of the old order included. */
+  readonly total: string;
+  readonly groupId: string;
+}
+
 interface Flow {
   readonly directive: ExecutionDirective;
   readonly startedMs: number;
@@ -146,6 +154,7 @@ export class ExecutionWorker {
       turn.send(groupId, { type: 'CANCEL', at: turn.at });
       for (const orderId of (group.context as { openOrderIds: string[] }).openOrderIds) {
         const before = turn.snapshot(orderId)?.value;
+        if (before === 'PENDING_CANCEL') continue; // already being cancelled
         if (turn.send(orderId, { type: 'CANCEL', at: turn.at, reason }) !== 'applied') continue;
         affected.push(orderId);
         if (before !== 'PENDING') this.expect(flow, orderId);
@@ -177,6 +186,11 @@ export class ExecutionWorker {
 
   /** Second step of CLOSE_EXISTING + EXECUTE_TRADE: once its orders are done, a market exit for the net position. */
   private async flatten(flow: Flow, planId: string): Promise<void> {
+    if (flow.failures.length > 0) {
+      // The cancels did not all go through: do not trade against orders that may still work.
+      await this.ledger.host.run(this.ledger.now(), (turn) => this.recordOutcome(turn, { ...flow.outcome, stage: 'done', directive: undefined }, flow));
+      return;
+    }
     const deadline = Date.now() + this.config.timeout_seconds * 1000;
     while (!(await this.planQuiet(planId))) {
       if (Date.now() > deadline) throw new Error(`orders of ${planId} did not finish cancelling within ${this.config.timeout_seconds} s`);
@@ -221,15 +235,18 @@ export class ExecutionWorker {
     if (!group || group.status !== 'ACTIVE') throw new NotFoundError(groupId, 'is not an active ExecutionGroup');
     const orders = (await this.ledger.ordersOfGroup(groupId)).filter((o) => MODIFIABLE.includes(o.status));
     const changes = orders.map((o) => ({ order: o, change: this.changeFor(d, o) })).filter((c) => c.change !== null);
-    const replacements: { old: ReadonlyDeep<Order>; prepared: PreparedOrder }[] = [];
+    const replacements: { old: ReadonlyDeep<Order>; total: string; prepared: PreparedOrder }[] = [];
     try {
       if (!this.capabilities.modify) {
         for (const { order, change } of changes) {
           const quantity = str(new D(change!.quantity ?? order.quantity).minus(order.filledQuantity));
           replacements.push({
             old: order,
+            total: change!.quantity ?? order.quantity,
             prepared: await this.ledger.prepareOrder({
               group: { groupId },
+              // Held back (PENDING) until the old order's cancel is confirmed: it may fill meanwhile.
+              submit: false,
               order: {
                 side: order.side,
                 orderType: order.orderType,
@@ -269,21 +286,73 @@ export class ExecutionWorker {
             }
           }
         } else {
-          // Cancel-replace: the replacement joins the group before the old order can end it.
-          for (const { old, prepared } of replacements) {
+          // Cancel-replace: the replacement joins the group (held PENDING) before the old order
+          // can end it, and is sent only once the cancel is confirmed (see `releaseReplacements`).
+          const pairs: Replacement[] = [];
+          for (const { old, total, prepared } of replacements) {
             const o = this.ledger.addOrder(turn, prepared);
             created.push(o.orderId);
-            this.expect(flow, o.orderId);
+            pairs.push({ oldId: old.orderId, newId: o.orderId, total, groupId });
             if (turn.send(old.orderId, { type: 'CANCEL', at: turn.at, reason: `replaced by ${o.orderId}` }) === 'applied') {
               affected.push(old.orderId);
               this.expect(flow, old.orderId);
             }
           }
+          flow.then = () => this.releaseReplacements(flow, pairs);
         }
         return { plan_id: group.parentPlanId, group_ids: [groupId], order_ids: created, affected_order_ids: affected };
       });
     } finally {
       for (const r of replacements) this.ledger.release(r.prepared);
+    }
+  }
+
+  /**
+   * Second step of a cancel-replace: each replacement is sent for what the old order left
+   * unfilled once its cancel is settled, re-registered if that differs from what was held, and
+   * dropped if the old order filled (or the cancel failed and it still works).
+   */
+  private async releaseReplacements(flow: Flow, pairs: readonly Replacement[]): Promise<void> {
+    const resized: { pair: Replacement; prepared: PreparedOrder }[] = [];
+    const plans: { pair: Replacement; action: 'submit' | 'drop' | 'resize' }[] = [];
+    for (const pair of pairs) {
+      const old = await this.ledger.order(pair.oldId);
+      const held = await this.ledger.order(pair.newId);
+      if (!old || !held || held.status !== 'PENDING') continue;
+      const remaining = new D(pair.total).minus(old.filledQuantity);
+      const oldStillWorks = !['CANCELED', 'EXPIRED', 'REJECTED', 'FILLED'].includes(old.status);
+      if (oldStillWorks || !remaining.greaterThan(0)) plans.push({ pair, action: 'drop' });
+      else if (remaining.equals(held.quantity)) plans.push({ pair, action: 'submit' });
+      else {
+        plans.push({ pair, action: 'resize' });
+        resized.push({
+          pair,
+          prepared: await this.ledger.prepareOrder({
+            group: { groupId: pair.groupId },
+            order: { side: held.side, orderType: held.orderType, role: held.role, quantity: str(remaining), price: held.price, stopPrice: held.stopPrice, timeInForce: held.timeInForce },
+          }),
+        });
+      }
+    }
+    try {
+      await this.ledger.host.run(this.ledger.now(), (turn) => {
+        turn.meta.directive = flow.directive;
+        for (const { pair, action } of plans) {
+          if (action === 'submit') {
+            turn.send(pair.newId, { type: 'SUBMIT', at: turn.at });
+            this.expect(flow, pair.newId);
+            continue;
+          }
+          const again = resized.find((r) => r.pair === pair);
+          if (again) {
+            const o = this.ledger.addOrder(turn, again.prepared);
+            this.expect(flow, o.orderId);
+          }
+          turn.send(pair.newId, { type: 'CANCEL', at: turn.at, reason: action === 'drop' ? 'replaced order filled or still works' : 'resized before sending' });
+        }
+      });
+    } finally {
+      for (const r of resized) this.ledger.release(r.prepared);
     }
   }
 
@@ -387,7 +456,7 @@ export class ExecutionWorker {
   private maybeFinish(flow: Flow): void {
     if (flow.pending.size > 0) return;
     const next = flow.then;
-    if (next && flow.failures.length === 0) {
+    if (next) {
       flow.then = undefined;
       next().then(
         () => this.maybeFinish(flow),
