@@ -4,6 +4,7 @@ import type { PlanExecutionConfig } from '../src/domain/config.js';
 import { eventsToMatchExchange } from './exchange-sync.js';
 import type { CommittedEffect } from './host.js';
 import type { Lanes } from './lanes.js';
+import { laneOf } from './reply-router.js';
 import type { StrategyLedger } from './ledger.js';
 import { asConnectorError, backoffDelay, withTimeout, type Sleep } from './retry.js';
 
@@ -22,6 +23,7 @@ export type EffectListener = (orderId: string, kind: CommittedEffect['effect']['
  * sent again, so no order is ever placed twice.
  */
 export class EffectRunner {
+  private readonly pending = new Map<string, number>();
   constructor(
     private readonly ledger: StrategyLedger,
     private readonly connector: IExecutionConnector,
@@ -36,7 +38,21 @@ export class EffectRunner {
    * process: a placement among them is looked up on the exchange before it may be sent again.
    */
   enqueue(effects: readonly CommittedEffect[], recovered = false): void {
-    for (const ce of effects) void this.lanes.run(ce.effect.clientOrderId, () => this.run(ce, recovered));
+    for (const ce of effects) {
+      this.pending.set(ce.effect.orderId, (this.pending.get(ce.effect.orderId) ?? 0) + 1);
+      void this.lanes.run(laneOf(this.ledger, ce.effect.clientOrderId), () =>
+        this.run(ce, recovered).finally(() => {
+          const left = (this.pending.get(ce.effect.orderId) ?? 1) - 1;
+          if (left > 0) this.pending.set(ce.effect.orderId, left);
+          else this.pending.delete(ce.effect.orderId);
+        }),
+      );
+    }
+  }
+
+  /** Whether an effect of this order is queued or running (its outcome is not in yet). */
+  inFlight(orderId: string): boolean {
+    return this.pending.has(orderId);
   }
 
   private async run(ce: CommittedEffect, recovered: boolean): Promise<void> {

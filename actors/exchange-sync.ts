@@ -1,4 +1,5 @@
 import type { ExchangeOrder, ExchangeReply } from '../src/connectors/connector.js';
+import { D } from '../src/domain/decimal.js';
 import type { OrderEventInput } from '../src/domain/requests.js';
 import type { Order } from '../src/domain/schemas.js';
 import { ORDER_TERMINAL } from '../src/domain/schemas.js';
@@ -18,6 +19,10 @@ export function eventsToMatchExchange(order: ReadonlyDeep<Order>, exchange: Exch
   for (const t of exchange.trades) {
     if (order.tradeIds.includes(t.tradeId)) continue;
     events.push({ type: 'FILL', tradeId: t.tradeId, quantity: t.quantity, price: t.price, fee: t.fee, feeCurrency: t.feeCurrency, liquidity: t.liquidity, at: t.at });
+  }
+  // The exchange shrank it itself (one-cancels-other): no trade says so, only the quantity.
+  if (order.status !== 'PENDING_UPDATE' && !new D(exchange.quantity).equals(order.quantity)) {
+    events.push({ type: 'RESIZED', quantity: exchange.quantity, at });
   }
   if (order.status === 'PENDING_UPDATE' && exchange.status === 'open') {
     const m = order.pendingUpdate;

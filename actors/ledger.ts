@@ -42,6 +42,12 @@ export interface PlanPosition extends Position {
   readonly marketValue: string | null;
 }
 
+export interface OrderRoute {
+  readonly orderId: string;
+  readonly planId: string;
+}
+type OrderRouteContext = { clientOrderId: string; orderId: string; parentPlanId: string };
+
 /** A validated registration whose ids are reserved; see `prepareOrder`. */
 export interface PreparedOrder {
   readonly req: z.output<typeof RegisterOrderSchema>;
@@ -108,13 +114,32 @@ function toView<T>(rec: ActorRecord): ReadonlyDeep<T> {
  */
 export class StrategyLedger implements LedgerView {
   private readonly reserved = new Set<string>();
+  /** clientOrderId -> order and plan, for orders live at open or created since: reply routing without a read. */
+  private readonly routes = new Map<string, OrderRoute>();
 
   private constructor(
     readonly host: ActorHost,
     readonly store: Store,
     readonly clock: Clock,
     private readonly ids: IdSource,
-  ) {}
+  ) {
+    for (const id of host.liveIds('order')) this.remember(host.record(id)!.context as OrderRouteContext);
+    host.observe((turn) => {
+      for (const { id, rec } of turn.logs) {
+        if (rec.seq !== 0 || !id.startsWith('ORD_')) continue;
+        this.remember(turn.snapshot(id)!.context as OrderRouteContext);
+      }
+    });
+  }
+
+  private remember(c: OrderRouteContext): void {
+    this.routes.set(c.clientOrderId, { orderId: c.orderId, planId: c.parentPlanId });
+  }
+
+  /** Where a clientOrderId's replies go, if the order was live at open or created since (no I/O). */
+  routeOf(clientOrderId: string): OrderRoute | undefined {
+    return this.routes.get(clientOrderId);
+  }
 
   static async open(options: OpenLedgerOptions): Promise<StrategyLedger> {
     const store = await Store.open(options.dataDir);
@@ -290,6 +315,8 @@ export class StrategyLedger implements LedgerView {
 
   /** The order a clientOrderId belongs to (how exchange replies find their order). */
   async orderIdForClientOrderId(clientOrderId: string): Promise<string | undefined> {
+    const route = this.routes.get(clientOrderId);
+    if (route) return route.orderId;
     await this.host.settled();
     return this.store.getRaw('index', clientKey(clientOrderId));
   }

@@ -27,8 +27,6 @@ const WORKING: readonly Order['status'][] = ['PENDING', 'SUBMITTED', 'OPEN', 'PA
  * are cancelled; exchange orders nobody knows and unexplained differences are anomalies.
  */
 export class PositionMonitor {
-  private readonly reportedUnknown = new Set<string>();
-
   constructor(
     private readonly ledger: StrategyLedger,
     private readonly connector: IExecutionConnector,
@@ -143,13 +141,17 @@ export class PositionMonitor {
     for (const o of open) {
       if ((await this.ledger.orderIdForClientOrderId(o.clientOrderId)) !== undefined) continue;
       unknown.push(o.clientOrderId);
-      if (this.reportedUnknown.has(o.clientOrderId)) continue;
-      this.reportedUnknown.add(o.clientOrderId);
-      await this.ledger.recordAnomaly(
-        { kind: 'unknown_exchange_order', detail: `exchange order ${o.exchangeOrderId} (${o.clientOrderId}, ${o.side} ${o.quantity} ${o.symbol}) is not in the ledger` },
-        null,
-        o,
-      );
+      // Reported once, also across restarts: the report leaves a marker in the same batch.
+      const marker = `unknown-order!${o.clientOrderId}`;
+      if ((await this.ledger.store.getRaw('index', marker)) !== undefined) continue;
+      await this.ledger.host.run(this.ledger.now(), (turn) => {
+        turn.reportAnomaly(
+          { kind: 'unknown_exchange_order', detail: `exchange order ${o.exchangeOrderId} (${o.clientOrderId}, ${o.side} ${o.quantity} ${o.symbol}) is not in the ledger` },
+          null,
+          o,
+        );
+        turn.ops.push({ type: 'put', area: 'index', key: marker, value: '' });
+      });
     }
     return unknown;
   }

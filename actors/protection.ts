@@ -1,4 +1,5 @@
 import { D, str } from '../src/domain/decimal.js';
+import { NotFoundError } from '../src/domain/errors.js';
 import type { ConnectorCapabilities } from '../src/connectors/connector.js';
 import type { Order, OrderRole, TradePlan } from '../src/domain/schemas.js';
 import type { Turn } from './host.js';
@@ -40,6 +41,8 @@ export class Protection {
     private readonly capabilities: ConnectorCapabilities,
     private readonly lanes: Lanes,
     private readonly onError: (error: unknown) => void,
+    /** Asks the exchange about these orders and records what the ledger lacks (in this lane). */
+    private readonly resync: (orderIds: readonly string[]) => Promise<void>,
   ) {}
 
   /** Runs `ensure(planId)` soon, at most once queued per plan. */
@@ -47,14 +50,20 @@ export class Protection {
     if (this.queued.has(planId)) return;
     this.queued.add(planId);
     void this.lanes
-      .run(`protect:${planId}`, async () => {
+      .run(`plan:${planId}`, async () => {
         this.queued.delete(planId);
-        await this.ensure(planId);
+        try {
+          await this.ensure(planId);
+        } catch (error) {
+          // A parent ended between reading and writing (an effect result in flight): look again.
+          if (error instanceof NotFoundError) this.schedule(planId);
+          else throw error;
+        }
       })
       .catch(this.onError);
   }
 
-  async ensure(planId: string): Promise<void> {
+  async ensure(planId: string, verified = false): Promise<void> {
     const plan = await this.ledger.plan(planId);
     if (!plan || (plan.status !== 'ACTIVE' && plan.status !== 'PENDING') || plan.exitPlan === null) return;
     // Orders being cancelled are on their way out; the others count as present.
@@ -90,6 +99,20 @@ export class Protection {
     // Exit orders no level asks for (flat, wrong side, level removed): cancel.
     for (const o of exits) if (!levels.some((l) => l.role === o.role && o.side === side)) changes.push({ order: o, cancel: true });
     if (changes.length === 0 && missing.length === 0) return;
+    // Adding exposure to exits (a new exit order, or a larger one) on a stale view of the
+    // position could close more than is held: a sibling may have filled with its reply still on
+    // the way (the exchange shrank this order, or cancelled its sibling). Ask the exchange first.
+    const grows = missing.length > 0 || changes.some((c) => 'modify' in c && c.modify.quantity !== null && new D(c.modify.quantity).minus(c.order.filledQuantity).greaterThan(new D(c.order.quantity).minus(c.order.filledQuantity)));
+    if (grows && !verified) {
+      const siblings = (await this.ledger.groupsOfPlan(planId)).flatMap((g) => g.orderIds);
+      const exitIds: string[] = [];
+      for (const id of siblings) {
+        const o = await this.ledger.order(id);
+        if (o && PROTECTION_ROLES.includes(o.role)) exitIds.push(id);
+      }
+      await this.resync(exitIds);
+      return this.ensure(planId, true);
+    }
 
     // Cancel-replace where the exchange cannot modify: the replacement is a new order.
     const replace = this.capabilities.modify ? [] : changes.filter((c): c is Extract<Change, { modify: unknown }> => 'modify' in c);

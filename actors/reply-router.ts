@@ -20,7 +20,7 @@ export class ReplyRouter {
 
   accept = (reply: ExchangeReply): void => {
     const clientOrderId = clientOrderIdOf(reply);
-    void this.lanes.run(clientOrderId, () => this.apply(clientOrderId, reply)).catch(this.onError);
+    void this.lanes.run(laneOf(this.ledger, clientOrderId), () => this.apply(clientOrderId, reply)).catch(this.onError);
   };
 
   private async apply(clientOrderId: string, reply: ExchangeReply): Promise<void> {
@@ -40,4 +40,15 @@ export class ReplyRouter {
     }
     await this.ledger.applyToOrder(orderId, eventForReply(reply));
   }
+}
+
+/**
+ * Everything about one plan runs in one lane: its replies, its effects, its protection and its
+ * resyncs, in arrival order. One-cancels-other replies of sibling orders (a fill, then the
+ * sibling's resize) must be applied in the exchange's order, or protection would act on half
+ * of it. Orders no route is known for (ended before this process opened) get their own lane.
+ */
+export function laneOf(ledger: StrategyLedger, clientOrderId: string): string {
+  const route = ledger.routeOf(clientOrderId);
+  return route ? `plan:${route.planId}` : `client:${clientOrderId}`;
 }

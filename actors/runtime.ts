@@ -11,9 +11,12 @@ import { EffectRunner } from './effect-runner.js';
 import { FlowTerminationHandler, RuntimeEvents, type FlowMetrics, type RuntimeEvent, type RuntimeEventType } from './flows.js';
 import { Lanes } from './lanes.js';
 import { StrategyLedger, type LedgerView } from './ledger.js';
-import { ReplyRouter } from './reply-router.js';
+import { laneOf, ReplyRouter } from './reply-router.js';
 import { realSleep, type Sleep } from './retry.js';
 import { ExecutionWorker, type DirectiveOutcome } from './worker.js';
+// StrategyJournal wiring (actors/journal-writer.ts, actors/strategy-cache.ts).
+import { JournalWriter, type OpportunityRejectedEntry, type OpportunityRejectionInput } from './journal-writer.js';
+import { StrategyCache } from './strategy-cache.js';
 
 export interface OpenRuntimeOptions {
   readonly dataDir: string;
@@ -55,6 +58,9 @@ export class TradingRuntime {
   private readonly events = new RuntimeEvents();
   private readonly lanes = new Lanes();
   private readonly flowsEnded: FlowTerminationHandler;
+  /** StrategyJournal: per-flow context, and the writer that commits causality with every turn. */
+  readonly strategyCache: StrategyCache;
+  private readonly journalWriter: JournalWriter;
   private readonly worker: ExecutionWorker;
   private readonly effects: EffectRunner;
   private readonly router: ReplyRouter;
@@ -75,9 +81,21 @@ export class TradingRuntime {
     const onError = (e: unknown) => (this.backgroundError ??= e);
     this.flowsEnded = new FlowTerminationHandler(this.events, config.monitoring.alert_on_slow_execution_ms);
     this.worker = new ExecutionWorker(ledgerImpl, connector.capabilities, config, this.events);
+    // StrategyJournal: the cache lives from submit to FLOW_STOPPED; the writer observes every turn.
+    this.strategyCache = new StrategyCache(this.flowsEnded);
+    this.journalWriter = new JournalWriter(ledgerImpl, this.strategyCache, config.error_handling.on_journal_failure);
+    this.worker.flowHooks = {
+      started: (d) => void this.strategyCache.start(d),
+      settled: (id, running) => {
+        if (!running) this.strategyCache.abandon(id);
+      },
+    };
+    this.worker.causalityOf = (id) => this.journalWriter.directiveCausality(id);
     this.effects = new EffectRunner(ledgerImpl, connector, config, this.lanes, sleep, this.worker.onEffectResult);
     this.router = new ReplyRouter(ledgerImpl, this.lanes, onError);
-    this.protection = new Protection(ledgerImpl, connector.capabilities, this.lanes, onError);
+    this.protection = new Protection(ledgerImpl, connector.capabilities, this.lanes, onError, async (ids) => {
+      for (const id of ids) await this.syncOrderNow(id);
+    });
     this.positions = new PositionMonitor(ledgerImpl, connector, () => this.reconcile());
     this.timers = new DurableTimers(ledgerImpl, clock);
     // Protection follows every turn that touched a plan with exit levels.
@@ -99,6 +117,7 @@ export class TradingRuntime {
     const clock = options.clock ?? systemClock;
     const runtime = new TradingRuntime(ledger, options.connector, config, options.sleep ?? realSleep, clock);
     try {
+      await runtime.journalWriter.load(); // journal heads of live orders/plans, before any turn
       await runtime.recover();
       const orderEvery = options.monitors?.orderIntervalMs ?? 5 * 60_000;
       const positionEvery = options.monitors?.positionIntervalMs ?? 10 * 60_000;
@@ -121,12 +140,13 @@ export class TradingRuntime {
     this.unsubscribe = this.connector.onReply(this.router.accept);
     const outbox = await this.ledgerImpl.outbox();
     const covered = new Set(outbox.map((e) => e.effect.orderId));
+    // From here on, new effects (e.g. protection re-placed by a resync) run as they commit.
+    this.ledgerImpl.host.onEffects = (effects) => this.effects.enqueue(effects);
     // Effects committed before a crash: each resolves by asking the exchange first.
     this.effects.enqueue(outbox, true);
     const report = await this.syncOrders((order) => !covered.has(order.orderId));
     await this.lanes.idle();
     this.recovery = { ...report, outboxResolved: outbox.length };
-    this.ledgerImpl.host.onEffects = (effects) => this.effects.enqueue(effects);
     await this.worker.resumeClosing();
     for (const planId of this.ledgerImpl.host.liveIds('plan')) this.protection.schedule(planId);
   }
@@ -163,31 +183,46 @@ export class TradingRuntime {
       if (!SYNCABLE.includes(order.status) || !include(order)) continue;
       ordersChecked++;
       tasks.push(
-        this.lanes.run(order.clientOrderId, async () => {
-          let found;
-          try {
-            found = await this.connector.fetchOrder({ clientOrderId: order.clientOrderId, exchangeOrderId: order.connectorOrderId, symbol: order.symbol });
-          } catch {
-            ordersUnreachable++;
-            return;
-          }
-          const before = this.ledgerImpl.host.record(id)?.seq;
-          // A placement left in the outbox (its outcome was unknown) is settled by this answer.
-          const placements = (await this.ledgerImpl.outbox()).filter((e) => e.effect.orderId === id && e.effect.kind === 'placeOrder');
-          const [first, ...rest] = placements.map((e) => e.effectId);
-          if (found === null) {
-            // The exchange never got it, and no send of it is in flight (this runs in its lane).
-            await this.ledgerImpl.applyToOrder(id, { type: 'REJECTED', reason: 'not found on the exchange during reconciliation' }, first);
-          } else {
-            await this.effects.syncWith(id, found, first);
-          }
-          for (const effectId of rest) await this.ledgerImpl.recordSettled(effectId);
-          if (this.ledgerImpl.host.record(id)?.seq !== before) ordersChanged++;
+        this.lanes.run(laneOf(this.ledgerImpl, order.clientOrderId), async () => {
+          const result = await this.syncOrderNow(id);
+          if (result === 'unreachable') ordersUnreachable++;
+          if (result === 'changed') ordersChanged++;
         }),
       );
     }
     await Promise.all(tasks);
     return { ordersChecked, ordersChanged, ordersUnreachable };
+  }
+
+  /**
+   * Asks the exchange about one order and records what the ledger lacks. Runs in the caller's
+   * lane: callers are the resync (which queues it in the order's lane) and Protection (already
+   * in it).
+   */
+  private async syncOrderNow(id: string): Promise<'unchanged' | 'changed' | 'unreachable'> {
+    const record = this.ledgerImpl.host.record(id);
+    if (!record || !SYNCABLE.includes(record.value as Order['status'])) return 'unchanged';
+    // An effect of it still to run (queued behind the caller in this lane) answers for it.
+    if (this.effects.inFlight(id)) return 'unchanged';
+    const order = record.context as Order;
+    let found;
+    try {
+      found = await this.connector.fetchOrder({ clientOrderId: order.clientOrderId, exchangeOrderId: order.connectorOrderId, symbol: order.symbol });
+    } catch {
+      return 'unreachable';
+    }
+    const before = record.seq;
+    // A placement left in the outbox (its outcome was unknown) is settled by this answer.
+    const placements = (await this.ledgerImpl.outbox()).filter((e) => e.effect.orderId === id && e.effect.kind === 'placeOrder');
+    const [first, ...rest] = placements.map((e) => e.effectId);
+    if (found === null) {
+      // The exchange never got it, and no send of it is queued or running.
+      await this.ledgerImpl.applyToOrder(id, { type: 'REJECTED', reason: 'not found on the exchange during reconciliation' }, first);
+    } else {
+      await this.effects.syncWith(id, found, first);
+    }
+    for (const effectId of rest) await this.ledgerImpl.recordSettled(effectId);
+    return this.ledgerImpl.host.record(id)?.seq === before ? 'unchanged' : 'changed';
   }
 
   /**
@@ -197,6 +232,15 @@ export class TradingRuntime {
    */
   submit(directive: unknown): Promise<DirectiveOutcome> {
     return this.worker.submit(directive);
+  }
+
+  /**
+   * StrategyJournal: records an opportunity the strategy rejected (e.g. a risk veto) with its
+   * causality and reasons, in a turn of its own. Throws ValidationError on malformed input
+   * (nothing is written then).
+   */
+  recordRejection(rejection: OpportunityRejectionInput): Promise<OpportunityRejectedEntry> {
+    return this.journalWriter.recordRejection(rejection);
   }
 
   on<T extends RuntimeEventType>(type: T, listener: (event: Extract<RuntimeEvent, { type: T }>) => void): () => void {

@@ -52,6 +52,12 @@ function exitLevels(d: ExecutionDirective): ExitPlanLevels | null {
   return { stopLossPrice: x.stop_loss_price, takeProfitPrice: x.take_profit_price, trailingOffset: x.trailing_offset };
 }
 
+/** A directive as the ledger-side `directive` area may keep it: without causality (journal wiring). */
+function withoutCausality(d: ExecutionDirective): Omit<ExecutionDirective, 'causality'> {
+  const { causality: _journal, ...rest } = d;
+  return rest;
+}
+
 function publicOutcome(o: DirectiveOutcome): DirectiveOutcome {
   const { directive: _kept, ...rest } = o;
   return rest;
@@ -77,14 +83,27 @@ export class ExecutionWorker {
     private readonly events: RuntimeEvents,
   ) {}
 
+  /**
+   * Journal wiring (set by TradingRuntime; see actors/strategy-cache.ts): `started` when a
+   * validated directive begins a flow (the StrategyCache is created), `settled` when its submit
+   * settles (`running`: a flow of it still waits for effects, so FLOW_STOPPED will follow).
+   */
+  flowHooks: { started(d: ExecutionDirective): void; settled(directiveId: string, running: boolean): void } | undefined;
+  /** Journal wiring: the causality of a directive whose resumable close was kept without it (see `close`). */
+  causalityOf: ((directiveId: string) => Promise<unknown>) | undefined;
+
   /** Validates and executes; resolves once the directive's turn is committed. Idempotent by directive_id. */
   submit(input: unknown): Promise<DirectiveOutcome> {
     const directive = parseOrThrow('ExecutionDirective', ExecutionDirectiveSchema, input);
     const running = this.inFlight.get(directive.directive_id);
     if (running) return running;
+    this.flowHooks?.started(directive); // journal: StrategyCache of this flow
     const p = this.execute(directive)
       .then(publicOutcome)
-      .finally(() => this.inFlight.delete(directive.directive_id));
+      .finally(() => {
+        this.inFlight.delete(directive.directive_id);
+        this.flowHooks?.settled(directive.directive_id, this.flows.has(directive.directive_id)); // journal
+      });
     this.inFlight.set(directive.directive_id, p);
     return p;
   }
@@ -178,7 +197,9 @@ export class ExecutionWorker {
         order_ids: [],
         affected_order_ids: affected,
         stage: flatten ? 'closing' : 'done',
-        ...(flatten ? { directive: d } : {}),
+        // Kept without its causality: the `directive` area is ledger-side, causality is the
+        // journal's (seeds/EXECUTION_FLOW.md); `resumeClosing` takes it back from the journal.
+        ...(flatten ? { directive: withoutCausality(d) } : {}),
       };
     });
     return outcome;
@@ -255,6 +276,7 @@ export class ExecutionWorker {
                 price: change!.price ?? order.price,
                 stopPrice: change!.stopPrice ?? order.stopPrice,
                 timeInForce: order.timeInForce,
+                ocoGroup: order.ocoGroup,
               },
             }),
           });
@@ -329,7 +351,7 @@ export class ExecutionWorker {
           pair,
           prepared: await this.ledger.prepareOrder({
             group: { groupId: pair.groupId },
-            order: { side: held.side, orderType: held.orderType, role: held.role, quantity: str(remaining), price: held.price, stopPrice: held.stopPrice, timeInForce: held.timeInForce },
+            order: { side: held.side, orderType: held.orderType, role: held.role, quantity: str(remaining), price: held.price, stopPrice: held.stopPrice, timeInForce: held.timeInForce, ocoGroup: held.ocoGroup },
           }),
         });
       }
@@ -428,7 +450,11 @@ export class ExecutionWorker {
     for (const id of ids) {
       const outcome = await this.outcome(id);
       if (!outcome?.directive || !outcome.plan_id) continue;
-      const directive = ExecutionDirectiveSchema.parse(outcome.directive);
+      // Causality comes back from the journal (older records kept it inline); without either,
+      // the resumed step is attributed to a MANUAL origin that says so.
+      const kept = outcome.directive as Record<string, unknown>;
+      const causality = kept.causality ?? (await this.causalityOf?.(id)) ?? { origin: { type: 'MANUAL', id: `causality-unavailable:${id}`, at: outcome.at }, directive_id: id };
+      const directive = ExecutionDirectiveSchema.parse({ ...kept, causality });
       const flow: Flow = { directive, startedMs: performance.now(), pending: new Set(), failures: [], outcome };
       this.flows.set(id, flow);
       const planId = outcome.plan_id;

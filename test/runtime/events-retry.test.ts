@@ -142,7 +142,7 @@ describe('retry policy', () => {
     expect(h.events.map((e) => e.type)).toEqual(['TRADE_EXECUTED', 'FLOW_STOPPED']);
   });
 
-  // BUG: actors/effect-runner.ts `place`: after an unknown outcome whose lookup also fails, the
+  // Regression (was a defect, fixed): actors/effect-runner.ts `place`: after an unknown outcome whose lookup also fails, the
   // placement is SENT AGAIN instead of looking the order up again first.
   it('a lost reply on place whose lookup also fails is looked up again before anything is re-sent (no duplicate attempt)', async () => {
     const h = await openHarness();

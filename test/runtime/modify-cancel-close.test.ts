@@ -85,7 +85,7 @@ describe('MODIFY_EXISTING + MODIFY_ORDERS', () => {
 });
 
 describe('MODIFY_ORDERS: bugs', () => {
-  // BUG (low): the exchange's 'modified' reply only repeats what the modify effect already
+  // Regression (was a defect, fixed): the exchange's 'modified' reply only repeats what the modify effect already
   // applied, but actors/reply-router.ts drops repeats only for terminal orders; the order is
   // OPEN again, so the echo is refused and stored as a 'refused_event' anomaly on every
   // successful modify.
@@ -98,7 +98,7 @@ describe('MODIFY_ORDERS: bugs', () => {
     expect(await h.runtime.strategyLedger.anomalies()).toEqual([]);
   });
 
-  // BUG: actors/worker.ts modifyOrders (cancel-replace) places the replacement in the same turn
+  // Regression (was a defect, fixed): actors/worker.ts modifyOrders (cancel-replace) places the replacement in the same turn
   // as the cancel, sized from the ledger's view. If the old order already filled on the exchange
   // (its fill reply not yet processed), the cancel finds it filled, and the replacement stays
   // live: the group and the plan end up with twice the target.

@@ -276,7 +276,7 @@ describe('recovery on open', () => {
     expect(h.exchange.duplicateAttempts()).toBe(0);
   });
 
-  // BUG: reconcile() rejects an order whose placement outcome is unknown ("not found on the
+  // Regression (was a defect, fixed): reconcile() rejects an order whose placement outcome is unknown ("not found on the
   // exchange") but leaves its placement in the outbox; the next open sends it.
   it('an order reconcile() concluded never reached the exchange is not placed on the next open', async () => {
     const h = await openHarness({ config: { retry_policy: { max_retries: 0, backoff_strategy: 'constant', initial_delay_ms: 1, max_delay_ms: 1 } } });
