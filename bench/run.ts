@@ -14,12 +14,14 @@ import { Store } from '../storage/store.js';
 import { ManualClock, isoAt } from '../src/domain/clock.js';
 import { newId, seededIdSource } from '../src/domain/ids.js';
 import type { OrderEvent } from '../machines/order.js';
+import { benchDirectives } from './directives.js';
 
 const { values } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
     orders: { type: 'string', default: '20000' },
     restore: { type: 'string', default: '100000' },
+    directives: { type: 'string', default: '5000' },
   },
 });
 const ORDERS = Number(values.orders);
@@ -183,10 +185,14 @@ try {
   const t = await throughput();
   gc();
   const r = await restore();
+  gc();
+  log('directives end to end...');
+  const d = await benchDirectives(Number(values.directives));
   const result = {
     ...t,
     persisted_vs_inmemory_ratio: t.persisted_transitions_per_s / t.inmemory_transitions_per_s,
     ...r,
+    ...d,
   };
   if (values.json) console.log(JSON.stringify(result));
   else {
@@ -196,6 +202,8 @@ try {
     console.log(`persisted / in-memory     ${(result.persisted_vs_inmemory_ratio * 100).toFixed(1)}%   target >= 50%`);
     console.log(`restore actors/s          ${n(result.restore_actors_per_s)}  (${n(result.restored_actors)} actors, ${n(result.restored_orders)} orders)   target >= 50,000`);
     console.log(`heap bytes / live order   ${n(result.heap_bytes_per_live_actor)}   target <= 4,096`);
+    console.log(`directives/s end to end   ${n(result.directives_per_s)}  (${n(result.directives)} NEW_TRADE market entries, submit through fill)`);
+    console.log(`submit -> placed          p50 ${result.submit_to_placed_p50_ms.toFixed(2)} ms, p99 ${result.submit_to_placed_p99_ms.toFixed(2)} ms`);
   }
 } finally {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
