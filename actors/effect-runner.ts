@@ -123,6 +123,10 @@ export class EffectRunner {
       if (unknown) {
         const found = await this.lookup(e);
         if (found) {
+          if (found.status === 'open' && this.ledger.host.record(e.orderId)?.value !== 'SUBMITTED') {
+            // It reached the exchange after the ledger gave up on it: take it off the exchange.
+            await this.withdraw(e, found.exchangeOrderId);
+          }
           await this.syncWith(e.orderId, found, effectId);
           return { ok: true };
         }
@@ -132,6 +136,11 @@ export class EffectRunner {
         }
         unknown = false; // the exchange does not have it: sending (again) is safe
         if (sent && !(await backoff())) return this.failed(effectId, e, { ok: false, error: last, outcomeUnknown: false });
+      }
+      if (this.ledger.host.record(e.orderId)?.value !== 'SUBMITTED') {
+        // Cancelled or rolled back meanwhile (e.g. while its outcome was unknown): never send it.
+        await this.ledger.recordSettled(effectId);
+        return { ok: true };
       }
       try {
         sent = true;
@@ -191,15 +200,16 @@ export class EffectRunner {
     return this.withRetries(
       async () => {
         await this.call('cancel', () => this.connector.cancel({ clientOrderId: e.clientOrderId, exchangeOrderId: e.connectorOrderId, symbol: e.symbol }));
-        await this.ledger.applyToOrder(e.orderId, { type: 'CANCELED', reason: null }, effectId);
+        await this.cancelled(effectId, e);
         return { ok: true };
       },
       async (error) => {
         if (error.kind === 'order_not_found' || error.outcomeUnknown) {
           const found = await this.lookup(e);
           if (found === null) {
-            // Never reached the exchange: nothing to cancel.
+            // Never reached the exchange: nothing to cancel, and its placement must never go out.
             await this.ledger.applyToOrder(e.orderId, { type: 'CANCELED', reason: 'not on the exchange' }, effectId);
+            await this.settlePlacements(e.orderId);
             return { ok: true };
           }
           if (found && found.status !== 'open') {
@@ -213,6 +223,47 @@ export class EffectRunner {
         return undefined;
       },
     );
+  }
+
+  /**
+   * The exchange took the cancel. Fills it made before may still be on the way (their replies
+   * queue behind this task), and a terminal order refuses fills: so the order's final state is
+   * read from the exchange, trades included, rather than assumed.
+   */
+  private async cancelled(effectId: string, e: CancelOrderEffect): Promise<void> {
+    const policy = this.config.retry_policy;
+    for (let attempt = 0; ; attempt++) {
+      const found = await this.lookup(e);
+      if (found && found.status !== 'open') return this.syncWith(e.orderId, found, effectId);
+      if (found === null || attempt >= policy.max_retries) break;
+      await this.sleep(backoffDelay(policy, attempt));
+    }
+    await this.ledger.applyToOrder(e.orderId, { type: 'CANCELED', reason: null }, effectId);
+    await this.ledger.recordAnomaly(
+      { kind: 'outcome_unknown', detail: `cancel of ${e.clientOrderId} was taken but its final state could not be read; fills made just before it may be missing` },
+      e.orderId,
+      e,
+    );
+  }
+
+  private async withdraw(e: PlaceOrderEffect, exchangeOrderId: string): Promise<void> {
+    try {
+      await this.call('cancel', () => this.connector.cancel({ clientOrderId: e.clientOrderId, exchangeOrderId, symbol: e.symbol }));
+    } catch {
+      // Reported below; the position monitor reports what stays.
+    }
+    await this.ledger.recordAnomaly(
+      { kind: 'unknown_exchange_order', detail: `${e.clientOrderId} reached the exchange after its order ended in the ledger; cancel sent` },
+      e.orderId,
+      e,
+    );
+  }
+
+  /** Settles placements of an order that is not to be placed any more. */
+  private async settlePlacements(orderId: string): Promise<void> {
+    for (const effect of await this.ledger.outbox()) {
+      if (effect.effect.orderId === orderId && effect.effect.kind === 'placeOrder') await this.ledger.recordSettled(effect.effectId);
+    }
   }
 
   private async modify(effectId: string, e: ModifyOrderEffect): Promise<EffectResult> {

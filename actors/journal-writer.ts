@@ -231,7 +231,11 @@ interface OrderInit {
   readonly role: OrderRole;
 }
 
-const ENDED: Record<string, OrderEndedEntry['kind']> = { CANCELED: 'ORDER_CANCELED', REJECTED: 'ORDER_REJECTED', EXPIRED: 'ORDER_EXPIRED' };
+const ENDED = new Map<string, OrderEndedEntry['kind']>([
+  ['CANCELED', 'ORDER_CANCELED'],
+  ['REJECTED', 'ORDER_REJECTED'],
+  ['EXPIRED', 'ORDER_EXPIRED'],
+]);
 
 function intentOf(d: ExecutionDirective): DirectiveIntent {
   return {
@@ -323,12 +327,29 @@ export class JournalWriter {
     const ids = [...this.ledger.host.liveIds('order'), ...this.ledger.host.liveIds('plan')];
     const raws = await this.store.getManyRaw('journal', ids.map(JournalKeys.head));
     raws.forEach((r, i) => {
-      if (r !== undefined) this.heads.set(ids[i]!, decodeJson('journal', JournalKeys.head(ids[i]!), r) as Head);
+      if (r === undefined) return;
+      try {
+        this.heads.set(ids[i]!, decodeJson('journal', JournalKeys.head(ids[i]!), r) as Head);
+      } catch (error) {
+        // The journal is not a source of truth for trading: the runtime opens, the order's next entries are unattributed.
+        this.failures++;
+        this.lastFailure = error;
+      }
     });
   }
 
   /** The chain of a directive as its latest journal entry has it, with its descriptions (for a close resumed after a restart). */
   async directiveCausality(directiveId: string): Promise<CausalityChain | undefined> {
+    try {
+      return await this.latestDirectiveChain(directiveId);
+    } catch (error) {
+      this.failures++;
+      this.lastFailure = error;
+      return undefined;
+    }
+  }
+
+  private async latestDirectiveChain(directiveId: string): Promise<CausalityChain | undefined> {
     await this.ledger.host.settled();
     const prefix = JournalKeys.directive(directiveId);
     for await (const [key] of this.store.entries('journal', { gte: prefix, lt: prefixEnd(prefix), reverse: true })) {
@@ -395,7 +416,7 @@ export class JournalWriter {
   /** Works out a turn's entries and head changes without touching anything. */
   private build(turn: Turn): Staged | null {
     const d = turn.meta.directive as ExecutionDirective | undefined;
-    if (!d && turn.fills.length === 0 && !turn.logs.some((l) => l.id.startsWith('ORD_') && (l.rec.event.type === 'xstate.init' || ENDED[l.rec.to] !== undefined))) {
+    if (!d && turn.fills.length === 0 && !turn.logs.some((l) => l.id.startsWith('ORD_') && (l.rec.event.type === 'xstate.init' || ENDED.has(l.rec.to)))) {
       return null;
     }
     const staged: Staged = { entries: [], heads: new Map(), after: [] };
@@ -438,7 +459,7 @@ export class JournalWriter {
           };
           const orderId = id;
           const chain = flow;
-          staged.after.push(() => this.cache?.get(d.directive_id)?.trigger.orderRecorded({ orderId, order: { causality: chain, planId: init.parentPlanId, groupId: init.parentGroupId } }));
+          staged.after.push(() => this.cache?.recordOrder(d.directive_id, orderId, { causality: chain, planId: init.parentPlanId, groupId: init.parentGroupId }));
         } else {
           const plan = this.head(staged, init.parentPlanId);
           head = plan?.causality
@@ -462,7 +483,7 @@ export class JournalWriter {
       if (d && !created.has(id) && (type === 'CANCEL' || type === 'MODIFY')) {
         requests.push({ orderId: id, kind: type === 'CANCEL' ? 'CANCEL_REQUESTED' : 'MODIFY_REQUESTED' });
       }
-      const end = ENDED[rec.to];
+      const end = ENDED.get(rec.to);
       if (end && rec.from !== rec.to) ended.push({ orderId: id, kind: end });
     }
 
@@ -471,8 +492,10 @@ export class JournalWriter {
       return c?.parentPlanId ?? '';
     };
 
-    // The directive first: it is the cause of everything else in its turn.
-    if (d && flow) {
+    // The directive first: it is the cause of everything else in its turn. Later turns of a
+    // running flow that create or change no order (e.g. sending held replacements) add nothing.
+    const firstTurn = d !== undefined && (!cached || !this.cache?.isRunning(d.directive_id));
+    if (d && flow && (firstTurn || created.size > 0 || requests.length > 0)) {
       let planId = d.target_plan_id ?? null;
       if (!planId && d.target_group_id) planId = (turn.snapshot(d.target_group_id)?.context as { parentPlanId?: string } | undefined)?.parentPlanId ?? null;
       if (!planId) planId = recorded[0]?.plan_id ?? (requests[0] ? planOf(requests[0].orderId) || null : null);
@@ -516,7 +539,7 @@ export class JournalWriter {
         causality,
       });
       const { parentOrderId: orderId, fillId } = fill;
-      staged.after.push(() => this.cache?.flowOfOrder(orderId)?.trigger.fillRecorded({ orderId, fillId }));
+      staged.after.push(() => this.cache?.recordFill(orderId, fillId));
     }
 
     for (const e of ended) {

@@ -130,6 +130,8 @@ export interface FlowTerminator {
  */
 export class StrategyCache {
   private readonly flows = new Map<string, { store: FlowStore; terminating: boolean }>();
+  /** Which running flow created an order (so a fill finds its flow without a scan). */
+  private readonly orderFlows = new Map<string, string>();
 
   constructor(private readonly terminator: FlowTerminator) {}
 
@@ -153,8 +155,26 @@ export class StrategyCache {
 
   /** The flow whose cache holds this order, if one still runs. */
   flowOfOrder(orderId: string): FlowStore | undefined {
-    for (const { store } of this.flows.values()) if (store.getSnapshot().context.orders[orderId]) return store;
-    return undefined;
+    const flowId = this.orderFlows.get(orderId);
+    return flowId === undefined ? undefined : this.flows.get(flowId)?.store;
+  }
+
+  /** The flow created an order: its context and causality (the chain gets the order id). */
+  recordOrder(flowId: string, orderId: string, order: CachedOrder): void {
+    const entry = this.flows.get(flowId);
+    if (!entry) return;
+    this.orderFlows.set(orderId, flowId);
+    entry.store.trigger.orderRecorded({ orderId, order });
+  }
+
+  /** A fill of an order a running flow created: appended to the flow's and the order's chain. */
+  recordFill(orderId: string, fillId: string): void {
+    this.flowOfOrder(orderId)?.trigger.fillRecorded({ orderId, fillId });
+  }
+
+  /** Whether a turn of the flow has been seen (see `running`). */
+  isRunning(flowId: string): boolean {
+    return this.flows.get(flowId)?.terminating ?? false;
   }
 
   /** The flow has a turn on its way to disk: FLOW_STOPPED will follow, and clears the cache. */
@@ -162,16 +182,19 @@ export class StrategyCache {
     const entry = this.flows.get(flowId);
     if (!entry || entry.terminating) return;
     entry.terminating = true;
-    this.terminator.onStop(flowId, () => this.flows.delete(flowId));
+    this.terminator.onStop(flowId, () => this.clear(flowId));
   }
 
   /** Submit settled without a flow left running: drop a cache no FLOW_STOPPED will clear. */
   abandon(flowId: string): void {
     const entry = this.flows.get(flowId);
-    if (entry && !entry.terminating) this.flows.delete(flowId);
+    if (entry && !entry.terminating) this.clear(flowId);
   }
 
   clear(flowId: string): void {
+    const entry = this.flows.get(flowId);
+    if (!entry) return;
+    for (const orderId of Object.keys(entry.store.getSnapshot().context.orders)) this.orderFlows.delete(orderId);
     this.flows.delete(flowId);
   }
 

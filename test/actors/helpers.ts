@@ -184,6 +184,7 @@ export function integrityProblems(img: StoreImage): string[] {
       clientIds.add(key.slice('client!'.length));
       continue;
     }
+    if (!key.startsWith('status!')) continue; // other index families (closing!, unknown-order!) name no actor
     const id = key.slice(key.lastIndexOf('!') + 1);
     if (!img.actors.has(id)) problems.push(`index entry ${key} for a missing actor`);
   }
