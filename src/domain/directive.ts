@@ -15,7 +15,26 @@ export const OriginSchema = z.object({
   at: utc,
 });
 
-/** The causality chain every directive carries; the worker appends order and fill ids. */
+/**
+ * What a signal detector or risk monitor said, as context for the StrategyJournal (seeds: the
+ * Context DTOs the journal writer takes from the StrategyCache). Descriptive only: `data` holds
+ * indicator readings and the like, never order or fill state.
+ */
+export const ContextDescriptionSchema = z.object({
+  id: z.string().min(1),
+  /** What produced it, e.g. `rsi_oversold` or `max_exposure`. */
+  type: z.string().min(1).optional(),
+  description: z.string().optional(),
+  data: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+});
+export type ContextDescription = z.output<typeof ContextDescriptionSchema>;
+
+/**
+ * The causality chain every directive carries; the worker appends order and fill ids (the
+ * journal keeps each order's chain and extends it as fills arrive). `signals` / `risks` are
+ * optional descriptions of the ids in `signal_ids` / `risk_ids`: they travel with the chain
+ * into the StrategyCache and are written to the journal as context, never to the ledger.
+ */
 export const CausalityChainSchema = z.object({
   origin: OriginSchema,
   signal_ids: z.array(z.string().min(1)).default([]),
@@ -24,8 +43,22 @@ export const CausalityChainSchema = z.object({
   directive_id: z.string().min(1).nullable().default(null),
   order_ids: z.array(z.string()).default([]),
   fill_ids: z.array(z.string()).default([]),
+  signals: z.array(ContextDescriptionSchema).optional(),
+  risks: z.array(ContextDescriptionSchema).optional(),
 });
 export type CausalityChain = z.output<typeof CausalityChainSchema>;
+
+/** Every described signal/risk must be one the chain lists (reported as violations of `path`). */
+export function describedIdsProblems(c: CausalityChain): { path: string; message: string }[] {
+  const out: { path: string; message: string }[] = [];
+  c.signals?.forEach((s, i) => {
+    if (!c.signal_ids.includes(s.id)) out.push({ path: `signals.${i}.id`, message: `${s.id} must be listed in signal_ids` });
+  });
+  c.risks?.forEach((r, i) => {
+    if (!c.risk_ids.includes(r.id)) out.push({ path: `risks.${i}.id`, message: `${r.id} must be listed in risk_ids` });
+  });
+  return out;
+}
 
 export const EntryPlanSchema = z.object({
   symbol: z.string().min(1, 'must not be empty'),
@@ -34,6 +67,11 @@ export const EntryPlanSchema = z.object({
   limit_price: positive.nullable().default(null),
   stop_price: positive.nullable().default(null),
   time_in_force: TimeInForce.default('GTC'),
+  /**
+   * The market price the planner decided on (e.g. the last close), for MARKET entries and exits:
+   * the journal records it as the intended price, so slippage can be measured. Never sent to the exchange.
+   */
+  reference_price: positive.optional(),
 });
 
 export const SizePlanSchema = z.object({
@@ -133,6 +171,7 @@ export const ExecutionDirectiveSchema = z
     if (d.causality.directive_id !== null && d.causality.directive_id !== d.directive_id) {
       rule('causality.directive_id', 'must equal directive_id when given');
     }
+    for (const p of describedIdsProblems(d.causality)) rule(`causality.${p.path}`, p.message);
   });
 
 export type ExecutionDirective = z.output<typeof ExecutionDirectiveSchema>;
