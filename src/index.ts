@@ -12,6 +12,10 @@ export { StrategyLedger } from '../actors/ledger.js';
 export type { LedgerView, OpenLedgerOptions, PlanPosition, ReadonlyDeep, RegisteredOrder } from '../actors/ledger.js';
 export type { Anomaly, CommittedEffect, SendOutcome, TransitionRecord } from '../actors/host.js';
 
+// The StrategyJournal: causality joined with ledger reality.
+export { StrategyJournal, aggregate, type OrderStory, type PlanStory, type Story, type JournalAggregates } from './journal/index.js';
+export type { JournalEntry, OpportunityRejectionInput } from './journal/index.js';
+
 // Directives and configuration.
 export { ExecutionDirectiveSchema, CausalityChainSchema, type ExecutionDirective, type ExecutionDirectiveInput, type CausalityChain } from './domain/directive.js';
 export { PlanExecutionConfigSchema, DEFAULT_PLAN_EXECUTION, type PlanExecutionConfig, type PlanExecutionConfigInput } from './domain/config.js';
