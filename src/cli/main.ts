@@ -1,71 +1,74 @@
 #!/usr/bin/env node
 /**
- * `npm start`: opens a data dir (default ./data), runs the seed's AAPL lifecycle through the
- * persisted actors (entry, fill, stop-loss and take-profit, stop-out) and prints the ledger.
- * Exchange replies come from a scripted in-process counterpart that acknowledges every order
- * it is sent, so the outbox, commit order and parent notifications are the real ones.
+ * `tradestate` (and `npm start`, which runs `tradestate run` with its defaults): backtest a
+ * strategy with every order a persisted actor, inspect the ledger, export the machines,
+ * reconcile a data dir with its exchange. `tradestate <command> --help` for each.
  */
-import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { StrategyLedger } from '../../actors/ledger.js';
-import type { CommittedEffect } from '../../actors/host.js';
-import { systemClock } from '../domain/clock.js';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { COMMANDS } from './commands/index.js';
+import type { CliContext } from './commands/context.js';
+import { describeError, EXIT } from './errors.js';
+import { createTerminal, type Terminal } from './terminal.js';
 
-const { values } = parseArgs({ options: { 'data-dir': { type: 'string', default: 'data' }, help: { type: 'boolean' } } });
-if (values.help) {
-  console.log('usage: npm start [-- --data-dir DIR]\nRuns a demo trade lifecycle on a persisted ledger and prints it.');
-  process.exit(0);
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command('tradestate')
+    .description('trade-lifecycle runtime: backtests where every TradePlan, ExecutionGroup and Order is a persisted XState actor')
+    .version('0.1.0')
+    .showHelpAfterError('(add --help for usage)')
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      writeErr: (s) => process.stderr.write(s),
+    })
+    .exitOverride();
+  for (const register of COMMANDS) register(program, ctx);
+  return program;
 }
-const dataDir = resolve(values['data-dir']!);
 
-const acks: Promise<unknown>[] = [];
-let ledger: StrategyLedger;
-// The scripted exchange: acknowledges placements and confirms cancels, settling the outbox entry.
-function onEffects(effects: readonly CommittedEffect[]): void {
-  for (const { effectId, effect } of effects) {
-    const reply = effect.kind === 'cancelOrder' ? { type: 'CANCELED' as const } : { type: 'ACCEPTED' as const, connectorOrderId: `x-${effectId}` };
-    acks.push(ledger.applyToOrder(effect.orderId, reply, effectId));
+let pipesGuarded = false;
+/** Output piped into `head` and the like: a closed pipe ends the program quietly. */
+function quietOnClosedPipe(): void {
+  if (pipesGuarded) return;
+  pipesGuarded = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(EXIT.ok);
+      throw error;
+    });
   }
 }
-const settle = async () => {
-  while (acks.length) await acks.shift();
-};
 
-ledger = await StrategyLedger.open({ dataDir, clock: systemClock, onEffects });
-console.log(`data dir ${dataDir}: ${ledger.host.liveCount} live actors restored`);
-for (const c of ledger.corruptRecords) console.log(`  skipped ${c.message}`);
-
-const entry = await ledger.registerOrder({
-  plan: { strategyInstanceId: 'demo', symbol: 'AAPL', direction: 'BUY', comments: 'seed worked example' },
-  order: { side: 'BUY', orderType: 'LIMIT', quantity: '10', price: '150.00' },
-});
-await settle();
-await ledger.applyToOrder(entry.orderId, { type: 'FILL', tradeId: `${entry.orderId}-t1`, quantity: '10', price: '150.25' });
-
-const protection = { plan: { planId: entry.planId }, group: { executionStrategy: 'SINGLE' as const, targetQuantity: '10' } };
-const sl = await ledger.registerOrder({ ...protection, order: { side: 'SELL', orderType: 'STOP', role: 'STOP_LOSS', quantity: '10', stopPrice: '145.00' } });
-const tp = await ledger.registerOrder({ plan: { planId: entry.planId }, group: { groupId: sl.groupId }, order: { side: 'SELL', orderType: 'LIMIT', role: 'TAKE_PROFIT', quantity: '10', price: '160.00' } });
-await settle();
-await ledger.applyToOrder(sl.orderId, { type: 'FILL', tradeId: `${sl.orderId}-t1`, quantity: '10', price: '144.90' });
-await ledger.applyToOrder(tp.orderId, { type: 'CANCEL', reason: 'one-cancels-other: stop-loss filled' });
-await settle();
-
-const plan = (await ledger.plan(entry.planId))!;
-console.log(`\nTradePlan ${plan.planId} ${plan.symbol} ${plan.direction}: ${plan.status}${plan.exitReason ? ` (${plan.exitReason})` : ''}`);
-for (const group of await ledger.groupsOfPlan(plan.planId)) {
-  console.log(`  ExecutionGroup ${group.groupId} ${group.executionStrategy}: ${group.status}, filled ${group.filledQuantity}/${group.targetQuantity}`);
-  for (const order of await ledger.ordersOfGroup(group.groupId)) {
-    const px = order.price ?? order.stopPrice ?? 'market';
-    console.log(`    Order ${order.orderId} ${order.role} ${order.side} ${order.quantity} ${order.orderType} @ ${px}: ${order.status}`);
-    for (const fill of await ledger.fillsOfOrder(order.orderId)) console.log(`      Fill ${fill.fillId} ${fill.quantity} @ ${fill.price} fee ${fill.fee}`);
+/** Runs the CLI on argv (without node and script); resolves with the exit code. */
+export async function main(argv: readonly string[], terminal: Terminal = createTerminal(), cwd = process.cwd()): Promise<number> {
+  quietOnClosedPipe();
+  const ctx: CliContext = { terminal, cwd, exitCode: EXIT.ok };
+  const program = buildProgram(ctx);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return ctx.exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here with code 0; usage errors were already printed.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    const { lines, exitCode } = describeError(error);
+    for (const line of lines) terminal.note(line);
+    return exitCode;
   }
 }
-const pos = (await ledger.position(plan.planId))!;
-console.log(`  position: net ${pos.netQuantity}, realized P&L ${pos.realizedPnl}, fees ${pos.fees}, net of fees ${pos.realizedPnlNet}`);
-console.log('\nhistory of the stop-loss order:');
-for (const h of await ledger.history(sl.orderId)) console.log(`  #${h.seq} ${h.at} ${h.event.type}: ${h.from ?? '-'} -> ${h.to}`);
 
-const counts: string[] = [];
-for (const s of ['PENDING', 'ACTIVE', 'CLOSED', 'CANCELLED'] as const) counts.push(`${s} ${(await ledger.idsByStatus('plan', s)).length}`);
-console.log(`\nplans in ${dataDir}: ${counts.join(', ')}; outbox ${(await ledger.outbox()).length}; anomalies ${(await ledger.anomalies()).length}`);
-await ledger.close();
+function invokedDirectly(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
+  const code = await main(process.argv.slice(2));
+  process.exitCode = code;
+}
