@@ -276,7 +276,8 @@ export class TradingRuntime {
         await this.lanes.idle();
         return;
       }
-      await new Promise((r) => setTimeout(r, 5));
+      // Flows end as their effects report; a close may also be waiting for its cancels.
+      await Promise.race([this.worker.idle(), this.ledgerImpl.host.nextCommit(), new Promise((r) => setTimeout(r, 100))]);
     }
   }
 

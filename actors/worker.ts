@@ -75,6 +75,7 @@ export class ExecutionWorker {
   private readonly flows = new Map<string, Flow>();
   private readonly byOrder = new Map<string, Flow>();
   private readonly inFlight = new Map<string, Promise<DirectiveOutcome>>();
+  private readonly idleWaiters: (() => void)[] = [];
 
   constructor(
     private readonly ledger: StrategyLedger,
@@ -499,6 +500,7 @@ export class ExecutionWorker {
   private finish(flow: Flow): void {
     const d = flow.directive;
     this.flows.delete(d.directive_id);
+    if (this.flows.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     const at = this.ledger.now();
     const o = flow.outcome;
     const base = { directiveId: d.directive_id, scope: d.scope, action: o.action, planId: o.plan_id, orderIds: [...o.order_ids, ...o.affected_order_ids], at };
@@ -516,5 +518,11 @@ export class ExecutionWorker {
   /** Flows still waiting for effects (for `settled()`). */
   get openFlows(): number {
     return this.flows.size;
+  }
+
+  /** Resolves when no flow is open. */
+  idle(): Promise<void> {
+    if (this.flows.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 }

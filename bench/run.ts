@@ -14,6 +14,7 @@ import { Store } from '../storage/store.js';
 import { ManualClock, isoAt } from '../src/domain/clock.js';
 import { newId, seededIdSource } from '../src/domain/ids.js';
 import type { OrderEvent } from '../machines/order.js';
+import { benchBacktest } from './backtest.js';
 import { benchDirectives } from './directives.js';
 
 const { values } = parseArgs({
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     orders: { type: 'string', default: '20000' },
     restore: { type: 'string', default: '100000' },
     directives: { type: 'string', default: '5000' },
+    bars: { type: 'string', default: '500000' },
   },
 });
 const ORDERS = Number(values.orders);
@@ -188,11 +190,18 @@ try {
   gc();
   log('directives end to end...');
   const d = await benchDirectives(Number(values.directives));
+  gc();
+  log(`backtest of the example strategy over ${values.bars} synthetic one-minute bars...`);
+  const b = await benchBacktest({ bars: Number(values.bars) });
   const result = {
     ...t,
     persisted_vs_inmemory_ratio: t.persisted_transitions_per_s / t.inmemory_transitions_per_s,
     ...r,
     ...d,
+    backtest_bars_per_s: b.bars_per_s,
+    backtest_bars: b.bars,
+    backtest_orders: b.orders,
+    backtest_fills: b.fills,
   };
   if (values.json) console.log(JSON.stringify(result));
   else {
@@ -204,6 +213,7 @@ try {
     console.log(`heap bytes / live order   ${n(result.heap_bytes_per_live_actor)}   target <= 4,096`);
     console.log(`directives/s end to end   ${n(result.directives_per_s)}  (${n(result.directives)} NEW_TRADE market entries, submit through fill)`);
     console.log(`submit -> placed          p50 ${result.submit_to_placed_p50_ms.toFixed(2)} ms, p99 ${result.submit_to_placed_p99_ms.toFixed(2)} ms`);
+    console.log(`backtest bars/s           ${n(result.backtest_bars_per_s)}  (${n(result.backtest_bars)} one-minute bars, ${n(result.backtest_orders)} orders, ${n(result.backtest_fills)} fills, all persisted)`);
   }
 } finally {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
