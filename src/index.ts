@@ -24,6 +24,27 @@ export { PlanExecutionConfigSchema, DEFAULT_PLAN_EXECUTION, type PlanExecutionCo
 export { ConnectorError, type IExecutionConnector, type ConnectorErrorKind, type ExchangeOrder, type ExchangeReply, type ExchangeTrade, type PlaceRequest } from './connectors/connector.js';
 export { SimulatedExchange, type SimulatedExchangeOptions, type SimBar, type SimQuote } from './connectors/simulated-exchange.js';
 
+// Strategies, data and backtests.
+export {
+  PlanningPipeline,
+  TradePlanner,
+  EntryPlanner,
+  SizePlanner,
+  ExitPlanner,
+  ExecutionPlanner,
+  directiveId,
+  type Strategy,
+  type StrategyPlanner,
+  type StrategyDirective,
+  type MarketContext,
+  type PlanningContext,
+} from './strategies/api.js';
+export { createMaCrossover, MaCrossoverParamsSchema, type MaCrossoverParams } from './strategies/ma-crossover.js';
+export { runBacktest, type BacktestOptions, type BacktestResult } from './backtest/engine.js';
+export { loadBundled } from './data/bundled.js';
+export { loadOhlcvCsv, parseOhlcvCsv, OhlcvCsvError } from './data/csv.js';
+export { parsePlatformConfig, loadPlatformConfig } from './config/load.js';
+
 // Machines (pure; paste into the Stately visualizer).
 export type { ExchangeEffect, PlaceOrderEffect, CancelOrderEffect, ModifyOrderEffect } from '../machines/actions.js';
 export { orderMachine } from '../machines/order.js';
