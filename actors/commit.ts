@@ -5,9 +5,8 @@ import type { Store, StoreOp } from '../storage/store.js';
 export interface ActorWrite {
   readonly serialize: () => string;
   readonly terminal: boolean;
-  /** Index key of the status before the turn (null if created by it) and after it. */
-  readonly statusKeyBefore: string | null;
-  readonly statusKey: string;
+  /** The status index key of an ended actor (`status!<kind>!<status>!<id>`). */
+  readonly endedKey: string;
 }
 
 /** Everything one turn produced, ready to be written. */
@@ -101,21 +100,16 @@ export class GroupCommitter<T> {
     const actors = new Map<string, ActorWrite>();
     for (const t of turns) {
       for (const op of t.write.ops) ops.push(op);
-      for (const [id, w] of t.write.actors) {
-        const earlier = actors.get(id);
-        // Coalesce: the batch moves the status index from the first "before" to the last "after".
-        actors.set(id, earlier ? { ...w, statusKeyBefore: earlier.statusKeyBefore } : w);
-      }
+      for (const [id, w] of t.write.actors) actors.set(id, w);
     }
     for (const [id, w] of actors) {
-      if (w.statusKeyBefore !== w.statusKey) {
-        if (w.statusKeyBefore !== null) ops.push({ type: 'del', area: 'index', key: w.statusKeyBefore });
-        ops.push({ type: 'put', area: 'index', key: w.statusKey, value: '' });
-      }
       const value = w.serialize();
       if (w.terminal) {
+        // Live actors' statuses are answered from memory (all of them are restored on open);
+        // only an ended actor, which never changes again, gets its one index entry.
         ops.push({ type: 'del', area: 'live', key: id });
         ops.push({ type: 'put', area: 'archive', key: id, value });
+        ops.push({ type: 'put', area: 'index', key: w.endedKey, value: '' });
       } else {
         ops.push({ type: 'put', area: 'live', key: id, value });
       }

@@ -359,8 +359,7 @@ export class ActorHost {
       actors.set(id, {
         terminal: isTerminal,
         serialize: () => JSON.stringify(record),
-        statusKeyBefore: d.statusBefore === null ? null : `status!${d.kind}!${d.statusBefore}!${id}`,
-        statusKey: `status!${d.kind}!${status}!${id}`,
+        endedKey: `status!${d.kind}!${status}!${id}`,
       });
       if (isTerminal) {
         this.live.delete(id);

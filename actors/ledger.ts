@@ -5,6 +5,7 @@ import { NotFoundError, parseOrThrow, ValidationError } from '../src/domain/erro
 import { newId, randomIdSource, type IdKind, type IdSource } from '../src/domain/ids.js';
 import type { z } from 'zod';
 import { OrderEventInputSchema, RegisterOrderSchema, type OrderEventInput, type RegisterOrderRequest } from '../src/domain/requests.js';
+import { GROUP_TERMINAL, ORDER_TERMINAL, PLAN_TERMINAL } from '../src/domain/schemas.js';
 import type {
   ExecutionGroup,
   Fill,
@@ -95,6 +96,8 @@ function freeze<T>(value: T): ReadonlyDeep<T> {
   }
   return value as ReadonlyDeep<T>;
 }
+
+const ENDED: Record<ActorKind, readonly (PlanStatus | GroupStatus | OrderStatus)[]> = { order: ORDER_TERMINAL, group: GROUP_TERMINAL, plan: PLAN_TERMINAL };
 
 function clientKey(clientOrderId: string): string {
   return `client!${clientOrderId}`;
@@ -418,13 +421,28 @@ export class StrategyLedger implements LedgerView {
     return rec && toView<Order>(rec);
   }
 
-  /** Ids of actors of a kind in a status, from the status index. */
+  /**
+   * Ids of actors of a kind in a status: live statuses from memory (every live actor is there),
+   * ended ones from the status index, which is written once when an actor ends.
+   */
   async idsByStatus(kind: ActorKind, status: PlanStatus | GroupStatus | OrderStatus, limit = -1): Promise<string[]> {
     await this.host.settled();
+    if (!ENDED[kind].includes(status)) {
+      const ids = this.host.liveIds(kind).filter((id) => this.host.record(id)?.value === status).sort();
+      return limit < 0 ? ids : ids.slice(0, limit);
+    }
     const prefix = `status!${kind}!${status}!`;
     const ids: string[] = [];
     for await (const key of this.store.keys('index', { gte: prefix, lt: prefixEnd(prefix), limit })) ids.push(key.slice(prefix.length));
     return ids;
+  }
+
+  /** Every id of a kind, live or ended. */
+  async allIds(kind: ActorKind): Promise<string[]> {
+    const ids: string[] = [];
+    for (const status of ENDED[kind]) ids.push(...(await this.idsByStatus(kind, status)));
+    ids.push(...this.host.liveIds(kind));
+    return ids.sort();
   }
 
   async plansByStatus(status: PlanStatus) {

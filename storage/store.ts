@@ -7,7 +7,7 @@ import { CorruptRecordError, DataDirInUseError, SchemaVersionError } from './err
  * - archive:   terminal actor snapshots, by actor id (read on demand, never restored)
  * - log:       one record per transition, `<actorId>!<seq:10>`
  * - fill:      fills, by fill id
- * - index:     secondary keys with empty values, e.g. `status!<kind>!<status>!<id>`
+ * - index:     secondary keys, e.g. `status!<kind>!<status>!<id>` of ended actors, `client!<clientOrderId>`
  * - outbox:    effects committed but not yet settled, `<seq:12>`
  * - anomaly:   refused or suspicious inputs, `<seq:12>`
  * - directive: the committed outcome of each ExecutionDirective, by directive_id (idempotency)
@@ -17,7 +17,8 @@ import { CorruptRecordError, DataDirInUseError, SchemaVersionError } from './err
 export const AREAS = ['live', 'archive', 'log', 'fill', 'index', 'outbox', 'anomaly', 'directive', 'journal', 'meta'] as const;
 export type Area = (typeof AREAS)[number];
 
-export const SCHEMA_VERSION = '1';
+/** 2: the status index holds ended actors only. */
+export const SCHEMA_VERSION = '2';
 
 export type StoreOp =
   | { readonly type: 'put'; readonly area: Area; readonly key: string; readonly value: string }

@@ -179,10 +179,7 @@ function record<T, R>(map: Map<string, T>, f: (t: T) => R): Record<string, R> {
 }
 
 async function idsOf(journal: StrategyJournal, kind: 'order' | 'plan'): Promise<string[]> {
-  const prefix = `status!${kind}!`;
-  const ids: string[] = [];
-  for await (const key of journal.ledger.store.keys('index', { gte: prefix, lt: `status!${kind}"` })) ids.push(key.slice(key.lastIndexOf('!') + 1));
-  return ids.sort();
+  return journal.ledger.allIds(kind);
 }
 
 /**
