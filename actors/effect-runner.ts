@@ -3,8 +3,7 @@ import { ConnectorError, type ExchangeOrder, type IExecutionConnector } from '..
 import type { PlanExecutionConfig } from '../src/domain/config.js';
 import { eventsToMatchExchange } from './exchange-sync.js';
 import type { CommittedEffect } from './host.js';
-import type { Lanes } from './lanes.js';
-import { laneOf } from './reply-router.js';
+import { laneOf, type Lanes } from './lanes.js';
 import type { StrategyLedger } from './ledger.js';
 import { asConnectorError, backoffDelay, withTimeout, type Sleep } from './retry.js';
 

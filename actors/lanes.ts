@@ -1,6 +1,6 @@
 /**
- * Serializes async work per key (one lane per order): an exchange reply and an effect result
- * for the same order are applied in the order they arrived; different orders run concurrently.
+ * Serializes async work per key (see `laneOf`: one lane per plan): replies and effect results
+ * of one plan are applied in the order they arrived; different plans run concurrently.
  */
 export class Lanes {
   private readonly tails = new Map<string, Promise<void>>();
@@ -23,4 +23,15 @@ export class Lanes {
   async idle(): Promise<void> {
     while (this.all.size > 0) await Promise.all([...this.all]);
   }
+}
+
+/**
+ * Everything about one plan runs in one lane: its replies, its effects, its protection and its
+ * resyncs, in arrival order. One-cancels-other replies of sibling orders (a fill, then the
+ * sibling's resize) must be applied in the exchange's order, or protection would act on half
+ * of it. Orders no route is known for (ended before this process opened) get their own lane.
+ */
+export function laneOf(ledger: { routeOf(clientOrderId: string): { planId: string } | undefined }, clientOrderId: string): string {
+  const route = ledger.routeOf(clientOrderId);
+  return route ? `plan:${route.planId}` : `client:${clientOrderId}`;
 }

@@ -1,6 +1,6 @@
 import type { ExchangeReply } from '../src/connectors/connector.js';
 import { clientOrderIdOf, eventForReply, isRepeat } from './exchange-sync.js';
-import type { Lanes } from './lanes.js';
+import { laneOf, type Lanes } from './lanes.js';
 import type { StrategyLedger } from './ledger.js';
 
 /**
@@ -42,13 +42,3 @@ export class ReplyRouter {
   }
 }
 
-/**
- * Everything about one plan runs in one lane: its replies, its effects, its protection and its
- * resyncs, in arrival order. One-cancels-other replies of sibling orders (a fill, then the
- * sibling's resize) must be applied in the exchange's order, or protection would act on half
- * of it. Orders no route is known for (ended before this process opened) get their own lane.
- */
-export function laneOf(ledger: StrategyLedger, clientOrderId: string): string {
-  const route = ledger.routeOf(clientOrderId);
-  return route ? `plan:${route.planId}` : `client:${clientOrderId}`;
-}

@@ -9,9 +9,9 @@ import type { IdSource } from '../src/domain/ids.js';
 import type { Order } from '../src/domain/schemas.js';
 import { EffectRunner } from './effect-runner.js';
 import { FlowTerminationHandler, RuntimeEvents, type FlowMetrics, type RuntimeEvent, type RuntimeEventType } from './flows.js';
-import { Lanes } from './lanes.js';
+import { Lanes, laneOf } from './lanes.js';
 import { StrategyLedger, type LedgerView } from './ledger.js';
-import { laneOf, ReplyRouter } from './reply-router.js';
+import { ReplyRouter } from './reply-router.js';
 import { realSleep, type Sleep } from './retry.js';
 import { ExecutionWorker, type DirectiveOutcome } from './worker.js';
 // StrategyJournal wiring (actors/journal-writer.ts, actors/strategy-cache.ts).
