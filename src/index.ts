@@ -23,6 +23,7 @@ export { PlanExecutionConfigSchema, DEFAULT_PLAN_EXECUTION, type PlanExecutionCo
 // Connectors.
 export { ConnectorError, type IExecutionConnector, type ConnectorErrorKind, type ExchangeOrder, type ExchangeReply, type ExchangeTrade, type PlaceRequest } from './connectors/connector.js';
 export { SimulatedExchange, type SimulatedExchangeOptions, type SimBar, type SimQuote } from './connectors/simulated-exchange.js';
+export { CcxtConnector, type CcxtExchangeLike } from './connectors/ccxt-connector.js';
 
 // Strategies, data and backtests.
 export {
