@@ -71,10 +71,6 @@ interface LiveActor {
   readonly seq: number;
 }
 
-interface Dirty extends LiveActor {
-  /** Status when the turn first touched it (null if created in this turn). */
-  readonly statusBefore: string | null;
-}
 
 export type SendOutcome = 'applied' | 'unchanged' | 'refused';
 
@@ -101,7 +97,7 @@ function statusOf(s: AnyMachineSnapshot): string {
  * ends, so a turn that throws leaves no trace.
  */
 export class Turn {
-  readonly dirty = new Map<string, Dirty>();
+  readonly dirty = new Map<string, LiveActor>();
   readonly logs: { id: string; rec: TransitionRecord }[] = [];
   readonly fills: Fill[] = [];
   readonly effects: ExchangeEffect[] = [];
@@ -130,7 +126,7 @@ export class Turn {
     const id = (input as unknown as Record<string, string>)[ID_FIELD[kind]]!;
     if (this.dirty.has(id) || this.live.has(id)) throw new Error(`actor ${id} already exists`);
     const [snapshot, actions] = STEPPERS[kind].initial(input);
-    this.dirty.set(id, { kind, snapshot, seq: 0, statusBefore: null });
+    this.dirty.set(id, { kind, snapshot, seq: 0 });
     this.logs.push({
       id,
       rec: { seq: 0, event: { type: 'xstate.init', input: input as unknown as Record<string, unknown> }, from: null, to: statusOf(snapshot), at: input.at },
@@ -184,8 +180,7 @@ export class Turn {
       return 'unchanged';
     }
     const seq = actor.seq + 1;
-    const statusBefore = 'statusBefore' in actor ? (actor as Dirty).statusBefore : statusOf(actor.snapshot);
-    this.dirty.set(id, { kind: actor.kind, snapshot: next, seq, statusBefore });
+    this.dirty.set(id, { kind: actor.kind, snapshot: next, seq });
     this.logs.push({
       id,
       rec: { seq, event: event as unknown as TransitionRecord['event'], from: statusOf(actor.snapshot), to: statusOf(next), at: event.at },

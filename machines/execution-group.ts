@@ -1,4 +1,4 @@
-import { D as Decimal, type Dec } from '../src/domain/decimal.js';
+import { D as Decimal } from '../src/domain/decimal.js';
 import { assign, setup } from 'xstate';
 import type {
   ExecutionGroupContext,

@@ -1,4 +1,4 @@
-import { D as Decimal, type Dec } from '../src/domain/decimal.js';
+import { D as Decimal } from '../src/domain/decimal.js';
 import { and, assign, setup } from 'xstate';
 import type { ExitPlanLevels, ExitReason, GroupStatus, OrderRole, Side, TradePlanContext } from '../src/domain/schemas.js';
 import { applyFillToPosition, FLAT } from './position.js';

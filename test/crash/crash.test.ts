@@ -11,22 +11,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { StrategyLedger } from '../../actors/ledger.js';
 import { seededIdSource } from '../../src/domain/ids.js';
 import { integrityProblems, readImage, removeDir, tempDir } from '../actors/helpers.js';
+import { mulberry32 } from '../../src/data/synthetic.js';
 
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const KILLS = Math.max(1, Number(process.env.CRASH_KILLS ?? 5));
 const SEED = Number(process.env.CRASH_SEED ?? 20250102);
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const random = mulberry32(SEED);
 const killPoints = Array.from({ length: KILLS }, (_, n) => ({ n, delayMs: 50 + Math.floor(random() * 350), childSeed: 1000 + n }));

@@ -6,6 +6,9 @@
  * resumes the same stream and can re-submit what it may have sent before it was killed.
  */
 import type { ConnectorCapabilities } from '../../src/connectors/connector.js';
+import { mulberry32 } from '../../src/data/synthetic.js';
+
+export { mulberry32 };
 
 /** What the parent tells a child (argv[2], JSON). */
 export interface ChildConfig {
@@ -35,17 +38,6 @@ export const SYMBOLS = [
 ] as const;
 
 export type SymbolName = (typeof SYMBOLS)[number]['symbol'];
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function spec(symbol: string): (typeof SYMBOLS)[number] {
   const s = SYMBOLS.find((x) => x.symbol === symbol);

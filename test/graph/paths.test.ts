@@ -26,7 +26,6 @@ import { newId, seededIdSource } from '../../src/domain/ids.js';
 import type { OrderEventInput, RegisterOrderRequest } from '../../src/domain/requests.js';
 import {
   GROUP_TERMINAL,
-  ORDER_TERMINAL,
   PLAN_TERMINAL,
   GroupStatus,
   OrderStatus,
